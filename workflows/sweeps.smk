@@ -1,0 +1,86 @@
+# Sweeps over t, K, n and D: one job per sweep point (seed included), an aggregate per
+# experiment, the verdicts table and the figures. No science here: see magt_theory.experiments.
+import json
+import shlex
+import sys
+
+from magt_theory import plotting
+from magt_theory import workflow as mtw
+
+CFG = mtw.load_config(config, workflow.source_path("config/schema.json"))
+NAME = CFG["name"]
+THREADS = CFG.get("threads", 1)
+EXPS = list(CFG["experiments"])
+POINTS = {e: mtw.points(CFG, e) for e in EXPS}
+FIGS = plotting.names(EXPS)
+PY = shlex.quote(sys.executable)
+
+
+wildcard_constraints:
+    cfg=NAME,
+    experiment="|".join(EXPS),
+    point="[^/]+",
+    fig="|".join(FIGS),
+
+
+rule all:
+    input:
+        f"results/{NAME}/verdicts.csv",
+        expand("paper_figures/{cfg}/{fig}.{ext}", cfg=NAME, fig=FIGS, ext=["pdf", "png"]),
+
+
+rule point:
+    output:
+        "results/{cfg}/{experiment}/{point}.parquet",
+    params:
+        spec=lambda w: shlex.quote(json.dumps(POINTS[w.experiment][w.point], sort_keys=True)),
+    log:
+        "results/{cfg}/logs/{experiment}/{point}.log",
+    threads: THREADS
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "{PY} -m magt_theory.cli run-point --experiment {wildcards.experiment} "
+        "--config-name {wildcards.cfg} --params {params.spec} --threads {threads} "
+        "--out {output} > {log} 2>&1"
+
+
+rule aggregate:
+    input:
+        lambda w: expand(
+            "results/{cfg}/{experiment}/{point}.parquet",
+            cfg=w.cfg, experiment=w.experiment, point=POINTS[w.experiment],
+        ),
+    output:
+        "results/{cfg}/{experiment}.parquet",
+    log:
+        "results/{cfg}/logs/aggregate_{experiment}.log",
+    shell:
+        "{PY} -m magt_theory.cli aggregate --out {output} {input} > {log} 2>&1"
+
+
+rule verdicts:
+    input:
+        expand("results/{{cfg}}/{experiment}.parquet", experiment=EXPS),
+    output:
+        "results/{cfg}/verdicts.csv",
+    params:
+        boot=CFG.get("bootstrap", 1000),
+    log:
+        "results/{cfg}/logs/verdicts.log",
+    shell:
+        "{PY} -m magt_theory.cli verdicts --n-boot {params.boot} --out {output} {input} > {log} 2>&1"
+
+
+rule figure:
+    input:
+        lambda w: f"results/{w.cfg}/{plotting.FIGURES[w.fig][0]}.parquet",
+    output:
+        pdf="paper_figures/{cfg}/{fig}.pdf",
+        png=report("paper_figures/{cfg}/{fig}.png", category="{cfg}"),
+    log:
+        "results/{cfg}/logs/figure_{fig}.log",
+    shell:
+        "MPLBACKEND=Agg {PY} -m magt_theory.cli figure {wildcards.fig} {input} "
+        "--out paper_figures/{wildcards.cfg}/{wildcards.fig} > {log} 2>&1"
