@@ -27,7 +27,6 @@ __all__ = [
     "load_config",
     "points",
     "point_id",
-    "run_point",
     "aggregate",
     "atomic_write",
 ]
@@ -127,18 +126,6 @@ def atomic_write(df: pd.DataFrame, path: str | os.PathLike) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def run_point(config: dict, experiment: str, point: str, out: str | os.PathLike) -> pd.DataFrame:
-    """Run one sweep point of ``experiment`` and write its tidy rows atomically to ``out``."""
-    pts = points(config, experiment)
-    if point not in pts:
-        raise ValueError(f"point must be one of the {len(pts)} points of {experiment!r}; got {point!r}")
-    log.info("running %s at %s", experiment, point)
-    df = experiments.run(experiment, pts[point])
-    df.insert(0, "config", config["name"])
-    atomic_write(df, out)
-    return df
 
 
 def aggregate(inputs, out: str | os.PathLike) -> pd.DataFrame:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+import torch
+
 from .. import manifolds, smoothing
 from ..anchors import snis
-from ..models.proposals import latent_anchors
+from ..models.proposals import make_proposal
 from ._common import resolve, rows
 
 NAME = "anchor_error"
@@ -49,12 +51,18 @@ def run(params: dict):
         "experiment": NAME, "manifold": p["manifold"], "d": M.dim, "D": M.ambient_dim,
         "seed": p["seed"], "t": p["t"], "sigma": sigma, "alpha": alpha, "proposal": p["proposal"],
     }
+    proposal = make_proposal(p["proposal"])
+    gen = torch.Generator().manual_seed(p["seed"])
+    y_t = torch.as_tensor(y)
     out = []
     for K in p["K"]:
         err = np.zeros(p["n_queries"])
         ess = np.zeros(p["n_queries"])
         for _ in range(p["repeats"]):
-            u, logw = latent_anchors(p["proposal"], int(K), M.generator_latent_dim, rng)
+            anchors = proposal.draw(M.generator, y_t, int(K), M.generator_latent_dim, alpha,
+                                    sigma, "normal", gen)
+            u = anchors.u[0].numpy()
+            logw = None if anchors.log_weights is None else anchors.log_weights[0].numpy()
             res = snis(y, M.generator(u), alpha=alpha, sigma=sigma, log_weights=logw)
             err += np.sum((res.score - exact) ** 2, axis=1) / p["repeats"]
             ess += res.ess / p["repeats"]

@@ -78,6 +78,8 @@ class Manifold(abc.ABC):
     dim: int = 0
     native_dim: int = 0
     generator_latent_dim: int | None = None
+    #: False when ``h*`` is many-to-one (the area formula then needs a sum over preimages)
+    generator_injective: bool = True
     reach: float = 0.0
 
     def __init__(self, ambient_dim: int | None = None, seed: int = 0):
@@ -159,7 +161,10 @@ class Manifold(abc.ABC):
         return t if self.Q is None else np.einsum("Dk,nkd->nDd", self.Q, t)
 
     def log_density(self, x) -> np.ndarray:
-        """Intrinsic log density w.r.t. the d-dimensional volume at ``x`` on the manifold."""
+        """Intrinsic log density w.r.t. the d-dimensional volume at points ``x`` *on* the manifold.
+
+        Points off the manifold are not projected first: pass ``M.project(y)`` for those.
+        """
         x = self._points(x, "x")
         return self._log_density(self._to_native(x))
 
