@@ -4,7 +4,17 @@
 #   snakemake --profile workflows/profiles/slurm --configfile workflows/config/paper.yaml
 # Rules only wire config points to library calls (magt_theory.workflow / magt_theory.cli).
 
-configfile: "workflows/config/default.yaml"
+# --configfile replaces the default config (Snakemake would otherwise merge the two)
+if not config:
+
+    configfile: "workflows/config/default.yaml"
+
 
 
 include: "workflows/sweeps.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        SWEEP_TARGETS,

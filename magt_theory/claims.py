@@ -75,6 +75,7 @@ def lsi_inequality_rows(df: pd.DataFrame) -> list[dict]:
     out = []
     piv = df.pivot_table(index=["manifold", "D", "t", "eps", "seed"], columns="quantity",
                          values="value")
+    piv = piv.dropna(subset=["w2_smoothed", "lsi_rhs"])  # eps = 0 carries only anchor_floor
     for manifold, g in piv.groupby(level="manifold"):
         ratio = (g["w2_smoothed"] / g["lsi_rhs"]).to_numpy()
         held = int(np.sum(ratio <= 1.0))

@@ -39,7 +39,7 @@ def _select(df: pd.DataFrame, quantity: str) -> pd.DataFrame:
 def _slope_lines(ax, sub: pd.DataFrame, x: str, predicted: float | None, label_fit="fit"):
     """Draw the fitted log-log line (solid grey) and the predicted slope (dashed) on ``ax``."""
     sub = sub[(sub[x] > 0) & (sub["value"] > 0)]
-    if sub[x].nunique() < 2:
+    if sub[x].nunique() < 3:  # no slope (with a CI) from fewer than 3 levels
         return
     fit = analysis.fit_slope(sub[x].to_numpy(), sub["value"].to_numpy(), n_boot=200)
     xs = np.geomspace(sub[x].min(), sub[x].max(), 20)

@@ -121,6 +121,9 @@ def atomic_write(df: pd.DataFrame, path: str | os.PathLike) -> None:
             df.to_csv(tmp, index=False)
         else:
             raise ValueError(f"path must end in .parquet or .csv; got {path.name!r}")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -3,17 +3,21 @@
 import json
 import shlex
 import sys
+from pathlib import Path
 
 from magt_theory import plotting
 from magt_theory import workflow as mtw
 
-CFG = mtw.load_config(config, workflow.source_path("config/schema.json"))
+CFG = mtw.load_config(config, Path(workflow.main_snakefile).parent / "workflows/config/schema.json")
 NAME = CFG["name"]
 THREADS = CFG.get("threads", 1)
 EXPS = list(CFG["experiments"])
 POINTS = {e: mtw.points(CFG, e) for e in EXPS}
 FIGS = plotting.names(EXPS)
 PY = shlex.quote(sys.executable)
+SWEEP_TARGETS = [f"results/{NAME}/verdicts.csv"] + expand(
+    "paper_figures/{cfg}/{fig}.{ext}", cfg=NAME, fig=FIGS, ext=["pdf", "png"]
+)
 
 
 wildcard_constraints:
@@ -21,12 +25,6 @@ wildcard_constraints:
     experiment="|".join(EXPS),
     point="[^/]+",
     fig="|".join(FIGS),
-
-
-rule all:
-    input:
-        f"results/{NAME}/verdicts.csv",
-        expand("paper_figures/{cfg}/{fig}.{ext}", cfg=NAME, fig=FIGS, ext=["pdf", "png"]),
 
 
 rule point:
@@ -41,7 +39,7 @@ rule point:
         mem_mb=2000,
         runtime=60,
     shell:
-        "{PY} -m magt_theory.cli run-point --experiment {wildcards.experiment} "
+        "{PY} -m magt_theory run-point --experiment {wildcards.experiment} "
         "--config-name {wildcards.cfg} --params {params.spec} --threads {threads} "
         "--out {output} > {log} 2>&1"
 
@@ -57,7 +55,7 @@ rule aggregate:
     log:
         "results/{cfg}/logs/aggregate_{experiment}.log",
     shell:
-        "{PY} -m magt_theory.cli aggregate --out {output} {input} > {log} 2>&1"
+        "{PY} -m magt_theory aggregate --out {output} {input} > {log} 2>&1"
 
 
 rule verdicts:
@@ -70,7 +68,7 @@ rule verdicts:
     log:
         "results/{cfg}/logs/verdicts.log",
     shell:
-        "{PY} -m magt_theory.cli verdicts --n-boot {params.boot} --out {output} {input} > {log} 2>&1"
+        "{PY} -m magt_theory verdicts --n-boot {params.boot} --out {output} {input} > {log} 2>&1"
 
 
 rule figure:
@@ -82,5 +80,5 @@ rule figure:
     log:
         "results/{cfg}/logs/figure_{fig}.log",
     shell:
-        "MPLBACKEND=Agg {PY} -m magt_theory.cli figure {wildcards.fig} {input} "
+        "MPLBACKEND=Agg {PY} -m magt_theory figure {wildcards.fig} {input} "
         "--out paper_figures/{wildcards.cfg}/{wildcards.fig} > {log} 2>&1"

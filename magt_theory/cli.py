@@ -1,0 +1,306 @@
+"""The ``magt-theory`` command line (thin: every subcommand calls the library).
+
+Subcommands live in a registry: write ``configure(parser)`` and ``run(args) -> int`` and
+register them with :func:`command`::
+
+    def _my_args(p):
+        p.add_argument("--foo", type=int, default=1)
+
+    @command("mything", "one-line help", _my_args)
+    def cmd_mything(args) -> int:
+        ...
+        return 0
+
+``magt-theory list [manifolds]`` prints names (add other listable kinds to :data:`LISTABLE`);
+``magt-theory train ...`` trains MAGT on samples of a known manifold and writes the model and a
+tidy metrics table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["COMMANDS", "LISTABLE", "build_parser", "command", "main"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, help line, argument setup and implementation."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+#: subcommand name -> Command, in registration order
+COMMANDS: dict[str, Command] = {}
+
+
+def command(
+    name: str, help: str, configure: Callable[[argparse.ArgumentParser], None] | None = None
+):
+    """Decorator registering ``run(args) -> int`` as subcommand ``name``."""
+
+    def deco(run):
+        if name in COMMANDS:
+            raise ValueError(f"subcommand {name!r} is registered twice")
+        COMMANDS[name] = Command(name, help, configure or (lambda p: None), run)
+        return run
+
+    return deco
+
+
+def _manifold_names():
+    from . import manifolds
+
+    return manifolds.names()
+
+
+#: what ``magt-theory list WHAT`` can print: name -> callable returning names
+LISTABLE: dict[str, Callable[[], list[str]]] = {"manifolds": _manifold_names}
+
+
+# ------------------------------------------------------------------------------------ list
+def _list_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "what", nargs="?", default="manifolds", choices=sorted(LISTABLE), help="what to list"
+    )
+
+
+@command("list", "list the registered manifolds (one name per line)", _list_args)
+def cmd_list(args: argparse.Namespace) -> int:
+    for name in LISTABLE[args.what]():
+        print(name)
+    return 0
+
+
+# ----------------------------------------------------------------------------------- train
+def _param(text: str):
+    """``key=value`` with a Python-literal value (strings stay strings)."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--param must look like key=value; got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        pass
+    return key.strip(), value
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--manifold", required=True, help="manifold name (see `magt-theory list`)")
+    g.add_argument(
+        "--ambient-dim", type=int, default=None, help="ambient dimension D (default: native)"
+    )
+    g.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="manifold parameter, repeatable (e.g. radius=2)",
+    )
+    g.add_argument("--n", type=int, default=10_000, help="training sample size (default 10000)")
+    g.add_argument(
+        "--n-eval",
+        type=int,
+        default=2000,
+        help="generated/reference sample size for W2 and its noise floor (default 2000)",
+    )
+    g.add_argument(
+        "--jitter", type=float, default=0.0, help="std of Gaussian jitter on training points"
+    )
+    g.add_argument("--seed", type=int, default=0, help="seed of data, model and evaluation")
+    m = p.add_argument_group("model and training (see MAGTConfig)")
+    m.add_argument("--t", type=float, default=0.1, help="VP smoothing level in (0, 1)")
+    m.add_argument("--anchors", type=int, default=1024, help="K latent anchors per step")
+    m.add_argument("--proposal", default="mc", help="anchor proposal: mc, qmc or map")
+    m.add_argument(
+        "--latent-dim", type=int, default=None, help="latent dimension (default: intrinsic d)"
+    )
+    m.add_argument("--base", default="normal", help="latent base law: normal or uniform")
+    m.add_argument("--width", type=int, default=512)
+    m.add_argument("--depth", type=int, default=5)
+    m.add_argument("--activation", default="relu")
+    m.add_argument("--steps", type=int, default=2000)
+    m.add_argument("--batch-size", type=int, default=256)
+    m.add_argument("--lr", type=float, default=1e-3)
+    m.add_argument("--lr-schedule", default="cosine", help="cosine or constant")
+    m.add_argument("--chunk-size", type=int, default=256, help="anchors per autograd chunk K_c")
+    m.add_argument("--dtype", default="float32", help="float32 or float64")
+    m.add_argument("--device", default="cpu")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", required=True, type=Path, help="output directory")
+    o.add_argument(
+        "--format", default="csv", choices=("csv", "parquet"), help="metrics table format"
+    )
+    o.add_argument("--experiment", default="magt_train", help="value of the `experiment` column")
+    o.add_argument("--threshold", type=float, default=0.1, help="off-manifold distance threshold")
+    o.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
+    )
+    o.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: only in a terminal)",
+    )
+
+
+@command(
+    "train", "train MAGT on samples of a known manifold; write model.pt and metrics", _train_args
+)
+def cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from . import manifolds, metrics
+    from .models import MAGT, MAGTConfig
+    from .workflow import atomic_write
+
+    if args.manifold not in manifolds.names():
+        raise ValueError(f"--manifold must be one of {manifolds.names()}; got {args.manifold!r}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be an integer >= 1; got {args.threads}")
+        torch.set_num_threads(args.threads)
+    for name in ("n", "n_eval"):
+        if getattr(args, name) < 2:
+            raise ValueError(
+                f"--{name.replace('_', '-')} must be an integer >= 2; got {getattr(args, name)}"
+            )
+    if not args.threshold > 0:
+        raise ValueError(f"--threshold must be > 0; got {args.threshold}")
+    M = manifolds.make(
+        args.manifold, ambient_dim=args.ambient_dim, seed=args.seed, **dict(args.param)
+    )
+    config = MAGTConfig(
+        t=args.t,
+        latent_dim=args.latent_dim or M.dim,
+        width=args.width,
+        depth=args.depth,
+        activation=args.activation,
+        base=args.base,
+        n_anchors=args.anchors,
+        proposal=args.proposal,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        lr=args.lr,
+        lr_schedule=args.lr_schedule,
+        chunk_size=args.chunk_size,
+        jitter=args.jitter,
+        seed=args.seed,
+        dtype=args.dtype,
+        device=args.device,
+    )  # validates every hyper-parameter before any work
+    args.out.mkdir(parents=True, exist_ok=True)
+    data_ss, ref_ss, floor_ss = np.random.SeedSequence(args.seed).spawn(3)
+    x_train = M.sample(args.n, np.random.default_rng(data_ss))
+    logger.info("training MAGT on %s (d=%d, D=%d), n=%d", M.name, M.dim, M.ambient_dim, args.n)
+    model = MAGT(config).fit(x_train, progress=args.progress)
+    model.save(args.out / "model.pt")
+    atomic_write(model.history_, args.out / f"history.{args.format}")
+
+    sample_seed = int(np.random.default_rng(args.seed).integers(2**31))
+    x_gen = model.sample(args.n_eval, seed=sample_seed)
+    x_ref = M.sample(args.n_eval, np.random.default_rng(ref_ss))
+    w2 = metrics.wasserstein(x_gen, x_ref, p=2)
+    floor = metrics.noise_floor(
+        M.sample, args.n_eval, rng=np.random.default_rng(floor_ss), p=2
+    ).mean
+    off = metrics.off_manifold_rate(x_gen, M, threshold=args.threshold)
+    t0 = time.perf_counter()
+    model.sample(10_000, seed=sample_seed)
+    seconds_sampling = time.perf_counter() - t0
+
+    base = {
+        "experiment": args.experiment,
+        "manifold": M.name,
+        "d": M.dim,
+        "D": M.ambient_dim,
+        "seed": args.seed,
+        "t": config.t,
+        "n": args.n,
+        "K": config.n_anchors,
+        "n_eval": args.n_eval,
+    }
+    values = {
+        "w2": w2,
+        "w2_noise_floor": floor,
+        "off_manifold_rate": off,
+        "seconds_sampling": seconds_sampling,
+        "seconds_training": model.seconds_,
+    }
+    df = pd.DataFrame([{**base, "quantity": q, "value": float(v)} for q, v in values.items()])
+    if not np.all(np.isfinite(df["value"])):
+        raise FloatingPointError(f"non-finite metric in {dict(zip(df.quantity, df.value))}")
+    atomic_write(df, args.out / f"metrics.{args.format}")
+    print(
+        f"{M.name} d={M.dim} D={M.ambient_dim} t={config.t:g} K={config.n_anchors}: "
+        f"W2={w2:.4g} (noise floor {floor:.4g}), off-manifold rate={off:.3g}, "
+        f"train {model.seconds_:.1f}s, 1e4 samples {seconds_sampling * 1e3:.1f} ms -> {args.out}"
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per registered :data:`COMMANDS` entry."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="magt-theory",
+        description="Numerical checks of the theory of manifold-aligned generative transport.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS.values():
+        sp = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        cmd.configure(sp)
+        sp.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``magt-theory`` console script; returns the exit status.
+
+    Invalid arguments (``ValueError``/``TypeError`` from the library's checks) are reported as
+    ``magt-theory <command>: error: ...`` with exit status 2, without a traceback.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 2
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, TypeError) as exc:
+        if args.verbose >= 2:
+            raise
+        print(f"magt-theory {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+from . import _cli_workflow  # noqa: E402,F401  (registers the workflow subcommands)
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Torch generators (DESIGN.md, ``models/``).
+
+* :mod:`~magt_theory.models.mlp` -- the MLP generator ``h_theta: R^d -> R^D``.
+* :mod:`~magt_theory.models.proposals` -- latent anchor proposals (MC, QMC, MAP/Laplace).
+* :mod:`~magt_theory.models.magt` -- MAGT training with the exact chunked gradient, one-step
+  sampling, area-formula and smoothed log densities, t selection, persistence [MAGT].
+* :mod:`~magt_theory.models.diffusion` -- VP DDIM / DDPM / DPM-Solver++ samplers, oracle and
+  learned scores.
+* :mod:`~magt_theory.models.flow_matching` -- conditional flow matching (linear path).
+"""
+
+from __future__ import annotations
+
+from .magt import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MAGT,
+    MAGTConfig,
+    area_log_density,
+    magt_loss_and_grad,
+    select_t,
+    smoothed_log_density,
+    snis_mean,
+    snis_score,
+)
+from . import diffusion, flow_matching
+from .mlp import ACTIVATIONS, MLP
+from .proposals import (
+    BASES,
+    PROPOSALS,
+    AnchorSet,
+    MAPProposal,
+    MCProposal,
+    Proposal,
+    QMCProposal,
+    make_proposal,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "BASES",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MAGT",
+    "MLP",
+    "PROPOSALS",
+    "AnchorSet",
+    "MAGTConfig",
+    "MAPProposal",
+    "MCProposal",
+    "Proposal",
+    "QMCProposal",
+    "area_log_density",
+    "magt_loss_and_grad",
+    "make_proposal",
+    "select_t",
+    "smoothed_log_density",
+    "snis_mean",
+    "snis_score",
+]

@@ -1,0 +1,158 @@
+"""Tests of the ``magt-theory`` command line (``magt_theory.cli``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import magt_theory as mt
+from magt_theory import cli
+from magt_theory.models import MAGT
+
+torch.set_num_threads(1)
+REPO = Path(mt.__file__).resolve().parents[1]
+SCHEMA = ["experiment", "manifold", "d", "D", "seed", "t", "n", "K"]
+TINY = [
+    "--width",
+    "16",
+    "--depth",
+    "2",
+    "--steps",
+    "20",
+    "--batch-size",
+    "32",
+    "--anchors",
+    "32",
+    "--chunk-size",
+    "16",
+    "--n",
+    "300",
+    "--n-eval",
+    "200",
+    "--threads",
+    "1",
+]
+
+
+def test_list_prints_every_manifold_name_in_a_subprocess():
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(
+        [sys.executable, "-m", "magt_theory.cli", "list"],
+        check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == mt.manifolds.names()
+    assert "circle" in res.stdout.split()
+
+
+def test_list_in_process(capsys):
+    assert cli.main(["list", "manifolds"]) == 0
+    assert capsys.readouterr().out.split() == mt.manifolds.names()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_train_writes_model_history_and_tidy_metrics(tmp_path, capsys, fmt):
+    out = tmp_path / "run"
+    argv = [
+        "train",
+        "--manifold",
+        "circle",
+        "--ambient-dim",
+        "5",
+        "--t",
+        "0.2",
+        "--seed",
+        "3",
+        "--jitter",
+        "0.01",
+        "--out",
+        str(out),
+        "--format",
+        fmt,
+        *TINY,
+    ]
+    assert cli.main(argv) == 0
+    assert "W2=" in capsys.readouterr().out
+    assert sorted(os.listdir(out)) == sorted(["model.pt", f"metrics.{fmt}", f"history.{fmt}"])
+    df = (
+        pd.read_csv(out / "metrics.csv")
+        if fmt == "csv"
+        else pd.read_parquet(out / "metrics.parquet")
+    )
+    assert list(df.columns[: len(SCHEMA)]) == SCHEMA and list(df.columns[-2:]) == [
+        "quantity",
+        "value",
+    ]
+    assert set(df["quantity"]) >= {"w2", "w2_noise_floor", "off_manifold_rate", "seconds_sampling"}
+    row = df.iloc[0]
+    assert (row.manifold, row.d, row.D, row.seed, row.t, row.n, row.K) == (
+        "circle",
+        1,
+        5,
+        3,
+        0.2,
+        300,
+        32,
+    )
+    v = dict(zip(df.quantity, df.value))
+    assert np.all(np.isfinite(df["value"])) and v["w2"] > 0 and v["w2_noise_floor"] > 0
+    assert 0.0 <= v["off_manifold_rate"] <= 1.0 and v["seconds_sampling"] > 0
+    model = MAGT.load(out / "model.pt")
+    assert model.config.t == 0.2 and model.config.n_anchors == 32 and model.config.jitter == 0.01
+    assert model.ambient_dim_ == 5 and len(model.history_) == 20
+    # W2 written equals W2 of the saved model's samples to an independent reference draw, up to
+    # the sampling noise: it must sit within a few noise floors of a fresh evaluation
+    M = mt.manifolds.make("circle", ambient_dim=5, seed=3)
+    fresh = mt.metrics.wasserstein(model.sample(200, seed=11), M.sample(200, 12))
+    assert abs(fresh - v["w2"]) < 5 * v["w2_noise_floor"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--t", "1.5"], "t must be in"),
+        (["--anchors", "0"], "n_anchors"),
+        (["--manifold", "nope"], "--manifold"),
+    ],
+)
+def test_train_rejects_bad_arguments_before_any_work(tmp_path, capsys, extra, message):
+    out = tmp_path / "run"
+    argv = ["train", "--manifold", "circle", "--out", str(out), *TINY, *extra]
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_no_subcommand_prints_help(capsys):
+    assert cli.main([]) == 2
+    assert "train" in capsys.readouterr().out
+
+
+def test_new_subcommands_register_with_the_decorator(capsys):
+    def configure(p):
+        p.add_argument("--word", default="hi")
+
+    @cli.command("echo-test", "print a word", configure)
+    def run(args):
+        print(args.word)
+        return 0
+
+    try:
+        assert cli.main(["echo-test", "--word", "hello"]) == 0
+        assert capsys.readouterr().out.strip() == "hello"
+        with pytest.raises(ValueError, match="twice"):
+            cli.command("echo-test", "again")(run)
+    finally:
+        cli.COMMANDS.pop("echo-test")
