@@ -21,7 +21,10 @@ The quality of the estimate is summarised by Kish's effective sample size
 (``pi~ = pi``) the second-moment ratio of the weights grows like ``sigma^{-d}``, hence
 **[derived]**
 
-.. math:: \\mathrm{ESS}(y) \\sim K \\sigma^{d}\\quad (K\\sigma^d \\gg 1,\\ \\sigma \\ll \\text{reach}),
+.. math::
+
+    \\mathrm{ESS}(y) \\sim K \\sigma^{d}\\quad
+    (K\\sigma^d \\gg 1,\\ \\sigma \\ll \\text{reach}),
 
 e.g. ``ESS ~ K sigma / sqrt(pi)`` for uniform anchors on the unit circle (d = 1), which is the
 source of the ``1/(K sigma^{d+4})`` anchor-error bound of MAGT Lemma 1.
@@ -182,7 +185,7 @@ def snis(
     y,
     centers,
     alpha: float = 1.0,
-    sigma: float = 0.1,
+    sigma: float | None = None,
     log_weights=None,
     chunk_size: int = 1024,
     return_weights: bool = False,
@@ -211,7 +214,7 @@ def snis(
     alpha : float in (0, 1]
         Signal scale of the smoothing level (``1`` for plain Gaussian convolution).
     sigma : float > 0
-        Noise scale of the smoothing level.
+        Noise scale of the smoothing level (required; no default).
     log_weights : (K,) array_like or torch.Tensor, optional
         Log importance ratios ``l_k = log(pi(u_k) / pi~(u_k))``; ``None`` means ``pi~ = pi``
         (all zero). ``posterior_mean``, ``score`` and ``ess`` are invariant to adding a

@@ -9,8 +9,11 @@ Estimators
 - ``"exact"``: network simplex (POT ``ot.emd2``). POT's default ``numItermax = 1e5`` silently
   returns a non-optimal (too large) value from a few thousand points on; here the limit is
   ``max(10^7, 50 n m)`` and a non-optimal exit raises ``RuntimeError``.
-- ``"sinkhorn"``: debiased Sinkhorn divergence (POT ``ot.solve_sample(..., debias=True)``,
-  log-domain Sinkhorn), a smooth, nonnegative proxy for ``W_p^p``.
+- ``"sinkhorn"``: debiased Sinkhorn divergence, a smooth, nonnegative proxy for ``W_p^p``.
+  The cross term uses POT's log-domain Sinkhorn (``ot.solve``); the two self terms use the
+  averaged symmetric update of Feydy et al. (2019), because POT's alternating iteration (as in
+  ``ot.solve_sample(..., debias=True)``) needs ~10^4 sweeps on self-transport problems at
+  small ``reg`` (measured: 35k sweeps, 76 s, for n = 400, reg = 0.1).
 - ``"sliced"``: sliced Wasserstein (POT ``ot.sliced_wasserstein_distance``); converges like
   ``n^{-1/2}`` in every dimension, so it cannot show the ``n^{-1/d}`` rate.
 """
@@ -94,8 +97,9 @@ def wasserstein(x, y, p: int = 2, method: str = "exact", a=None, b=None, **kw) -
           exactly by ``scipy.spatial.distance.cdist`` (no ``|x|^2 - 2x.y + |y|^2``
           cancellation); memory ``8 n m`` bytes.
         * ``"sinkhorn"``: ``reg`` (entropic strength, **on the cost scale**, i.e. in units of
-          ``|x - y|^p``; default ``1e-2 * mean squared pairwise distance ** (p/2)``),
-          ``max_iter`` (default 10000), ``tol`` (default 1e-9).
+          ``|x - y|^p``; default ``0.05 * (mean squared pairwise distance) ** (p/2)``),
+          ``max_iter`` (default 10000), ``tol`` (default 1e-6; marginal violation of the
+          plans, L1 for the self terms, L2 in POT for the cross term).
         * ``"sliced"``: ``n_projections`` (default 200), ``seed`` (default 0).
 
     Returns
@@ -140,7 +144,9 @@ def wasserstein(x, y, p: int = 2, method: str = "exact", a=None, b=None, **kw) -
     xx = as_points(x, "x")
     yy = as_points(y, "y")
     if xx.shape[1] != yy.shape[1]:
-        raise ValueError(f"x and y must have the same dimension D; got {xx.shape[1]} and {yy.shape[1]}")
+        raise ValueError(
+            f"x and y must have the same dimension D; got {xx.shape[1]} and {yy.shape[1]}"
+        )
     if xx.shape[0] < 1 or yy.shape[0] < 1:
         raise ValueError("x and y must each hold at least one point")
     aw = _weights(a, xx.shape[0], "a")
@@ -174,30 +180,65 @@ def _w_exact(x, y, p, a, b, numItermax=None):
     return max(cost, 0.0) ** (1.0 / p)
 
 
-def _w_sinkhorn(x, y, p, a, b, reg=None, max_iter=10000, tol=1e-9):
+def _sym_ot_eps(C, a, eps, tol, max_iter):
+    """Entropic self-transport ``OT_eps(a, a)`` by the averaged symmetric Sinkhorn update.
+
+    ``f <- (f + T(f)) / 2`` with ``T(f)_i = -eps log sum_j a_j exp((f_j - C_ij)/eps)``
+    (Feydy et al. 2019, §3.1). The plain alternating iteration needs ~10^4 sweeps on these
+    problems at small ``eps``; the averaged one ~10^1. Returns the dual value
+    ``2 <a, f> - eps (sum(pi) - 1)``, equal to ``OT_eps(a, a)`` at the fixed point.
+    """
+    import torch
+
+    la = torch.log(a)
+    f = torch.zeros_like(a)
+    for _ in range(max_iter):
+        tf = -eps * torch.logsumexp(la[None, :] + (f[None, :] - C) / eps, dim=1)
+        # row marginal of the plan at the current f: a_i exp((f_i - T(f)_i)/eps)
+        ratio = torch.exp((f - tf) / eps)
+        if float((a * (ratio - 1.0).abs()).sum()) < tol:
+            return float(2.0 * (a @ f) - eps * (float((a * ratio).sum()) - 1.0))
+        f = 0.5 * (f + tf)
+    raise RuntimeError(
+        f"symmetric Sinkhorn did not converge at reg={eps:g} in max_iter={max_iter} iterations; "
+        "increase reg or max_iter"
+    )
+
+
+def _w_sinkhorn(x, y, p, a, b, reg=None, max_iter=10000, tol=1e-6):
     import ot
+    import torch
 
     if reg is None:
         # mean squared pairwise distance, closed form: E|x|^2 + E|y|^2 - 2 <E x, E y>
         mx, my = a @ x, b @ y
         msq = a @ np.sum(x * x, 1) + b @ np.sum(y * y, 1) - 2.0 * mx @ my
-        reg = 1e-2 * max(msq, 1e-300) ** (p / 2.0)
+        reg = 5e-2 * max(msq, 1e-300) ** (p / 2.0)
     reg = check_positive(reg, "reg")
     max_iter = check_int(max_iter, "max_iter", low=1)
     tol = check_positive(tol, "tol")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = ot.solve_sample(
-            x, y, a, b, metric="sqeuclidean" if p == 2 else "euclidean", reg=reg,
-            debias=True, max_iter=max_iter, tol=tol,
-        )
-    bad = [str(w.message) for w in caught if "converge" in str(w.message).lower()]
-    if bad:
-        raise RuntimeError(
-            f"Sinkhorn did not converge at reg={reg:g}, max_iter={max_iter}: {bad[0]} "
-            "Increase reg or max_iter."
-        )
-    val = float(res.value)
+    metric = "sqeuclidean" if p == 2 else "euclidean"
+
+    def cost(u, v):
+        return torch.as_tensor(ssd.cdist(u, v, metric=metric), dtype=torch.float64)
+
+    at = torch.as_tensor(a, dtype=torch.float64)
+    bt = torch.as_tensor(b, dtype=torch.float64)
+    with torch.no_grad():
+        # cross term: POT's log-domain Sinkhorn (ot.solve); value = <T, C> + reg KL(T || a b^T)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = ot.solve(cost(x, y), at, bt, reg=reg, reg_type="KL", max_iter=max_iter, tol=tol)
+        bad = [str(w.message) for w in caught if "converge" in str(w.message).lower()]
+        if bad:
+            raise RuntimeError(
+                f"Sinkhorn did not converge at reg={reg:g}, max_iter={max_iter}: {bad[0]} "
+                "Increase reg or max_iter."
+            )
+        ot_ab = float(res.value)
+        ot_aa = _sym_ot_eps(cost(x, x), at, reg, tol, max_iter)
+        ot_bb = _sym_ot_eps(cost(y, y), bt, reg, tol, max_iter)
+    val = ot_ab - 0.5 * (ot_aa + ot_bb)
     if not math.isfinite(val):
         raise FloatingPointError(f"Sinkhorn divergence is not finite at reg={reg:g}; increase reg")
     return max(val, 0.0) ** (1.0 / p)
@@ -221,9 +262,10 @@ def gaussian_w2(m1, S1, m2, S2) -> float:
             + \\operatorname{tr} S_2 - 2 \\operatorname{tr}\\big(S_1^{1/2} S_2 S_1^{1/2}\\big)^{1/2}
 
     (THEORY.md §2, Gaussian on a linear subspace.) Square roots are taken with a symmetric
-    eigendecomposition (``scipy.linalg.eigh``; eigenvalues clipped at 0), which is exact for
-    symmetric positive semidefinite input and always real; singular covariances (Gaussians on
-    a subspace) are allowed.
+    eigendecomposition (``scipy.linalg.eigh``; eigenvalues below ``4 D eps lambda_max`` set to
+    0), which is accurate for symmetric positive semidefinite input and always real (rather than
+    ``scipy.linalg.sqrtm``, whose result can be complex for singular input); singular
+    covariances (Gaussians on a subspace) are allowed.
 
     Parameters
     ----------
@@ -241,7 +283,9 @@ def gaussian_w2(m1, S1, m2, S2) -> float:
     mu1 = np.atleast_1d(np.asarray(m1, dtype=np.float64))
     mu2 = np.atleast_1d(np.asarray(m2, dtype=np.float64))
     if mu1.ndim != 1 or mu2.shape != mu1.shape:
-        raise ValueError(f"m1 and m2 must be vectors of the same length D; got {mu1.shape}, {mu2.shape}")
+        raise ValueError(
+            f"m1 and m2 must be vectors of the same length D; got {mu1.shape}, {mu2.shape}"
+        )
     D = mu1.shape[0]
     covs = []
     for name, S in (("S1", S1), ("S2", S2)):
@@ -257,16 +301,25 @@ def gaussian_w2(m1, S1, m2, S2) -> float:
         A = 0.5 * (A + A.T)
         ev = sl.eigvalsh(A)
         if ev.min() < -1e-10 * scale:
-            raise ValueError(f"{name} must be positive semidefinite; smallest eigenvalue {ev.min():g}")
+            raise ValueError(
+                f"{name} must be positive semidefinite; smallest eigenvalue {ev.min():g}"
+            )
         covs.append(A)
     check_finite(mu1, "m1")
     check_finite(mu2, "m2")
     A, Bm = covs
+
+    def clean(ev):
+        # eigenvalues below the rounding level of the matrix are zero (as numpy.linalg.pinv's
+        # rcond): sqrt is not Lipschitz at 0, so a 1e-17 round-off would otherwise cost 3e-9
+        cut = 4.0 * D * np.finfo(np.float64).eps * max(np.abs(ev).max(initial=0.0), 1e-300)
+        return np.where(ev > cut, ev, 0.0)
+
     w, V = sl.eigh(A)
-    rA = (V * np.sqrt(np.clip(w, 0.0, None))) @ V.T
+    rA = (V * np.sqrt(clean(w))) @ V.T
     inner = rA @ Bm @ rA
     inner = 0.5 * (inner + inner.T)
-    cross = np.sum(np.sqrt(np.clip(sl.eigvalsh(inner), 0.0, None)))
+    cross = np.sum(np.sqrt(clean(sl.eigvalsh(inner))))
     w2sq = float(np.sum((mu1 - mu2) ** 2) + np.trace(A) + np.trace(Bm) - 2.0 * cross)
     return math.sqrt(max(w2sq, 0.0))
 
@@ -283,7 +336,9 @@ class NoiseFloor(NamedTuple):
     values: np.ndarray
 
 
-def noise_floor(sampler, n: int, rng=None, p: int = 2, repeats: int = 1, method: str = "exact", **kw):
+def noise_floor(
+    sampler, n: int, rng=None, p: int = 2, repeats: int = 1, method: str = "exact", **kw
+):
     """``W_p`` between two independent reference samples of the same size ``n``.
 
     .. math:: \\mathrm{floor}(n) = W_p(\\mu_n, \\mu'_n),\\qquad
@@ -313,7 +368,9 @@ def noise_floor(sampler, n: int, rng=None, p: int = 2, repeats: int = 1, method:
         ``(mean, std, values)``.
     """
     if not callable(sampler):
-        raise TypeError(f"sampler must be a callable (n, rng) -> (n, D); got {type(sampler).__name__}")
+        raise TypeError(
+            f"sampler must be a callable (n, rng) -> (n, D); got {type(sampler).__name__}"
+        )
     n = check_int(n, "n", low=1)
     repeats = check_int(repeats, "repeats", low=1)
     p = _check_p(p)
@@ -323,7 +380,9 @@ def noise_floor(sampler, n: int, rng=None, p: int = 2, repeats: int = 1, method:
         s1 = as_points(sampler(n, gen), "sampler output")
         s2 = as_points(sampler(n, gen), "sampler output")
         if s1.shape[0] != n or s2.shape[0] != n:
-            raise ValueError(f"sampler must return exactly n = {n} rows; got {s1.shape[0]}, {s2.shape[0]}")
+            raise ValueError(
+                f"sampler must return exactly n = {n} rows; got {s1.shape[0]}, {s2.shape[0]}"
+            )
         vals[r] = wasserstein(s1, s2, p=p, method=method, **kw)
     std = float(vals.std(ddof=1)) if repeats > 1 else 0.0
     return NoiseFloor(float(vals.mean()), std, vals)
@@ -365,7 +424,9 @@ def bootstrap_ci(data, statistic=np.mean, level: float = 0.95, n_boot: int = 200
 
     arr = np.asarray(data, dtype=np.float64)
     if arr.ndim == 0 or arr.shape[0] < 2:
-        raise ValueError(f"data must hold at least 2 observations along axis 0; got shape {arr.shape}")
+        raise ValueError(
+            f"data must hold at least 2 observations along axis 0; got shape {arr.shape}"
+        )
     check_finite(arr, "data")
     if not callable(statistic):
         raise TypeError("statistic must be a callable rows -> float")
@@ -437,7 +498,9 @@ def _as_frames(A, B):
             raise ValueError(f"{name} must have shape (n, D, k) or (D, k); got {arr.shape}")
         check_finite(arr, name)
         if arr.shape[0] < 1 or arr.shape[2] < 1 or arr.shape[2] > arr.shape[1]:
-            raise ValueError(f"{name} must have shape (n, D, k) with n >= 1 and 1 <= k <= D; got {arr.shape}")
+            raise ValueError(
+                f"{name} must have shape (n, D, k) with n >= 1 and 1 <= k <= D; got {arr.shape}"
+            )
         out.append(arr)
     A, B = out
     if A.shape[:2] != B.shape[:2]:
