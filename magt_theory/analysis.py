@@ -44,6 +44,10 @@ __all__ = [
     "VERDICT_COLUMNS",
 ]
 
+#: fewest seeds for the cluster (per-seed) bootstrap; with fewer, the percentile bootstrap over
+#: seeds has only a handful of distinct resamples and its CI is degenerate
+MIN_CLUSTERS = 4
+
 VERDICT_COLUMNS = [
     "experiment",
     "manifold",
@@ -576,15 +580,16 @@ def _one_group(spec, bnd, key_desc, grp, floor_df, n_boot, seed, level, manifold
         notes.append(f"too few points to fit ({kept.size} {sw} values)")
         return _nan_row(spec, bnd, manifold, "; ".join(notes))
     n_seeds = pts["seed"].nunique()
+    cluster = n_seeds >= MIN_CLUSTERS
     try:
         fit = fit_slope(pts[sw].to_numpy(np.float64), pts["value"].to_numpy(np.float64),
                         n_boot=n_boot, seed=seed, level=level,
-                        groups=pts["seed"].to_numpy() if n_seeds >= 2 else None)
+                        groups=pts["seed"].to_numpy() if cluster else None)
     except ValueError as exc:
         where = f"{spec.experiment}/{spec.quantity} vs {sw} ({key_desc or manifold})"
         raise ValueError(f"{where}: {exc}") from exc
-    if n_seeds < 2:
-        notes.append("one seed: pairs bootstrap")
+    if not cluster:
+        notes.append(f"{n_seeds} seed(s) < {MIN_CLUSTERS}: pairs bootstrap over (value, seed) points")
     direction = _DIRECTIONS[spec.direction] if spec.direction else bnd.regime(spec.var)
     ctx = _context(spec, bnd, grp)
     pred, how = _predicted(spec, bnd, ctx, kept, direction)
