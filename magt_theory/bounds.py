@@ -539,6 +539,47 @@ _ALL = [
         "w2",
         "W2 <~ n^{-1/(D+3)} log n with the ambient dimension D (v1-v4 reading).",
     ),
+    # CdC expected behaviours of the oracle sampler (THEORY §5; derived, sigma = sigma_min)
+    Bound(
+        "cdc_gap_ratio",
+        C / sigma,
+        "CdC (derived)",
+        "rate",
+        "singular_value_ratio",
+        "spectral gap log s_d - log s_{d+1} ~ log(sigma_T / sigma_min) + const, i.e. the "
+        "flow-map singular-value ratio s_d / s_{d+1} ~ C sigma_min^-1 (normal directions are "
+        "contracted exactly like sigma, tangent ones stay O(1)).",
+    ),
+    Bound(
+        "cdc_tangent_error",
+        C * sigma,
+        "CdC (derived)",
+        "rate",
+        "sin_theta_max_svd",
+        "tangent error of the top-d left singular vectors of the flow map, "
+        "sin theta_max = |(I - T T^T) E_d|_2 ~ C sigma_min (non-uniform laws; exactly 0 by "
+        "symmetry on homogeneous ones).",
+    ),
+    Bound(
+        "cdc_score_injection",
+        C * eps * sigma,
+        "CdC (derived)",
+        "rate",
+        "abs_delta_distance",
+        "linear response to a score error eps chi: the normal part injected at level sigma "
+        "(size eps sigma^2) is contracted by sigma_min / sigma, so the change of the distance to "
+        "M is ~ eps sigma_min int sigma dlog sigma ~ C eps sigma_min.",
+    ),
+    Bound(
+        "cdc_denoiser_injection",
+        C * eps * sp.exp(-sigma / c),
+        "CdC (derived)",
+        "rate",
+        "abs_delta_distance",
+        "negative control, error eps chi in the denoiser: eps sigma_min int dlog sigma / sigma "
+        "= eps (1 - sigma_min / sigma_T) ~ C eps exp(-sigma_min / c), c = sigma_T: not "
+        "compressed (slope 0 as sigma_min -> 0).",
+    ),
 ]
 
 BOUNDS: dict[str, Bound] = {b.name: b for b in _ALL}

@@ -146,6 +146,217 @@ def fig_ambient_dim(df):
     return _facet(sub, "n", "D", "manifold", "W2 vs n across ambient dimensions D", "n", "W2")
 
 
+# ------------------------------------------------------------------ dynamics (CdC, THEORY §5)
+_ROUNDOFF = 1e-10  # sin theta at or below this is exact alignment (symmetry), not a rate
+
+
+def _sigma_labels(values) -> list[str]:
+    return [f"{v:g}" for v in sorted(pd.unique(values))]
+
+
+def fig_alignment_gap(df):
+    """Spectral gap ``log s_d - log s_{d+1}`` of the oracle flow map vs ``log(sigma_T/sigma_min)``.
+
+    CdC (derived): the gap grows like ``log(sigma_T / sigma_min)`` (dashed: slope 1 through the
+    data's centre; solid: least-squares line).
+    """
+    _theme()
+    sub = _select(df, "spectral_gap")
+    g = sns.relplot(data=sub, x="log_sigma_ratio", y="value", col="manifold", kind="line",
+                    marker="o", errorbar=("ci", 95), facet_kws={"sharey": False}, height=2.8,
+                    aspect=1.1)
+    for key, ax in g.axes_dict.items():
+        f = sub[sub["manifold"] == key]
+        x, y = f["log_sigma_ratio"].to_numpy(), f["value"].to_numpy()
+        xs = np.linspace(x.min(), x.max(), 20)
+        if np.unique(x).size >= 2:
+            slope, icpt = np.polyfit(x, y, 1)
+            ax.plot(xs, icpt + slope * xs, color="0.3", lw=1, label=f"fit: {slope:+.2f}")
+        ax.plot(xs, y.mean() + (xs - x.mean()), ls="--", color="C3", lw=1,
+                label="predicted: +1.00")
+        ax.set_title(f"{key} (d={int(f['d'].iloc[0])})", fontsize=8)
+        ax.legend(fontsize=6, loc="best")
+    g.set_axis_labels("log(sigma_T / sigma_min)", "gap log s_d - log s_{d+1}")
+    g.figure.suptitle("Oracle DDIM: spectral gap of the flow map at index d", y=1.03, fontsize=9)
+    return g.figure
+
+
+def fig_alignment_sin_theta(df):
+    """Tangent error ``sin theta_max`` of the flow map's top-``d`` singular vectors vs sigma_min.
+
+    Log-log with the fitted slope and the predicted slope 1 [CdC, derived]. Manifolds where the
+    alignment is exact to round-off (symmetry) are listed in the title instead of plotted.
+    """
+    sub = _select(df, "sin_theta_max_svd")
+    top = sub.groupby("manifold")["value"].max()
+    exact = sorted(top[top <= _ROUNDOFF].index)
+    keep = sub[~sub["manifold"].isin(exact)]
+    note = f" (exact by symmetry: {', '.join(exact)})" if exact else ""
+    title = "Oracle DDIM: tangent error of the top-d flow-map singular vectors" + note
+    if keep.empty:
+        _theme()
+        fig, ax = plt.subplots(figsize=(3.5, 2.8))
+        ax.text(0.5, 0.5, "sin theta_max = 0 to round-off\nat every sigma_min", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        fig.suptitle(title, fontsize=9)
+        return fig
+    fig = _facet(keep, "sigma_min", None, "manifold", title, "sigma_min",
+                 "sin theta_max (SVD)", predicted_fn=lambda f: 1.0)
+    for ax in fig.axes:
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    return fig
+
+
+def fig_alignment_spectra(df):
+    """Finite-time exponent spectra (flow-map SVD and Benettin QR), one line per sigma_min.
+
+    Exponents on the clock ``T = log(sigma_T / sigma_min)``: tangent directions near 0, normal
+    ones near -1; the dotted line marks the gap between index ``d`` and ``d + 1``.
+    """
+    _theme()
+    sub = df[df["quantity"].isin(["lyapunov_svd", "lyapunov_qr"])].copy()
+    if sub.empty:
+        raise ValueError("quantities 'lyapunov_svd'/'lyapunov_qr' are absent from the results")
+    sub["sigma_min"] = sub["sigma_min"].map(lambda v: f"{v:g}")
+    sub["quantity"] = sub["quantity"].map({"lyapunov_svd": "flow-map SVD",
+                                           "lyapunov_qr": "Benettin QR"})
+    g = sns.relplot(data=sub, x="index", y="value", hue="sigma_min", row="quantity",
+                    col="manifold", kind="line", marker="o", errorbar=("ci", 95),
+                    hue_order=_sigma_labels(df["sigma_min"]), palette="viridis",
+                    facet_kws={"sharex": False}, height=2.4, aspect=1.1)
+    for (_, manifold), ax in g.axes_dict.items():
+        d = int(df.loc[df["manifold"] == manifold, "d"].iloc[0])
+        ax.axvline(d + 0.5, color="k", ls=":", lw=1)
+        ax.axhline(-1.0, color="0.6", ls="--", lw=0.8)
+        ax.axhline(0.0, color="0.6", ls="--", lw=0.8)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    g.set_axis_labels("index j", "exponent (log s_j / T)")
+    g.set_titles("{row_name} | {col_name}", size=7)
+    g.figure.suptitle("Oracle DDIM: finite-time exponents; gap at index d (dotted)", y=1.02,
+                      fontsize=9)
+    return g.figure
+
+
+def fig_robustness(df):
+    """Score vs denoiser error injection: normal/tangent ratio and |change of dist(M)| vs sigma_min.
+
+    CdC: score errors are compressed in the normal directions (ratio and distance change fall
+    with sigma_min; dashed guide: slope 1), denoiser errors (negative control) are not.
+    """
+    _theme()
+    qs = ["normal_tangent_ratio", "abs_delta_distance"]
+    sub = df[df["quantity"].isin(qs) & df["site"].isin(["score", "denoiser"])].copy()
+    if sub.empty:
+        raise ValueError("quantities 'normal_tangent_ratio'/'abs_delta_distance' are absent")
+    sub["eps"] = sub["eps"].map(lambda v: f"{v:g}")
+    g = sns.relplot(data=sub, x="sigma_min", y="value", hue="site", style="eps",
+                    row="quantity", col="manifold", kind="line", marker="o",
+                    errorbar=("ci", 95), row_order=qs, hue_order=["score", "denoiser"],
+                    facet_kws={"sharey": False}, height=2.6, aspect=1.15)
+    for (q, manifold), ax in g.axes_dict.items():
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        sc = sub[(sub["quantity"] == q) & (sub["manifold"] == manifold)
+                 & (sub["site"] == "score") & (sub["value"] > 0)]
+        if q == "abs_delta_distance" and sc["sigma_min"].nunique() >= 2:
+            xs = np.geomspace(sc["sigma_min"].min(), sc["sigma_min"].max(), 20)
+            gx = np.exp(np.mean(np.log(sc["sigma_min"])))
+            gy = np.exp(np.mean(np.log(sc["value"])))
+            ax.plot(xs, gy * xs / gx, ls="--", color="C3", lw=1, label="slope 1")
+    g.set_axis_labels("sigma_min", "")
+    g.set_titles("{row_name} | {col_name}", size=7)
+    g.figure.suptitle("Error injected into the score vs the denoiser (same noise, same field)",
+                      y=1.02, fontsize=9)
+    return g.figure
+
+
+def fig_magt_alignment(df):
+    """MAGT's one-step generator on the sampler's alignment scale, vs sigma = sqrt(t).
+
+    ``sin theta_max`` of the top-``d`` left singular vectors of ``J_h(u)``, the gap at ``d``
+    (latent dimension ``k > d``) and the normal/tangent ratio of parameter perturbations.
+    """
+    _theme()
+    qs = [q for q in ("sin_theta_max_svd", "spectral_gap", "param_normal_tangent_ratio")
+          if q in set(df["quantity"])]
+    if not qs:
+        raise ValueError("no MAGT alignment quantity in the results")
+    sub = df[df["quantity"].isin(qs)].copy()
+    sub["k - d"] = (sub["latent_dim"] - sub["d"]).astype(int).astype(str)
+    g = sns.relplot(data=sub, x="sigma", y="value", hue="manifold", style="k - d", col="quantity",
+                    col_order=qs, kind="line", marker="o", errorbar=("ci", 95),
+                    facet_kws={"sharey": False}, height=2.6, aspect=1.1)
+    ticks = sorted(sub["sigma"].unique())
+    for q, ax in g.axes_dict.items():
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks(ticks, [f"{v:.2g}" for v in ticks])
+        if q != "spectral_gap":
+            ax.set_yscale("log")
+    g.set_axis_labels("sigma = sqrt(t) (training level)", "")
+    g.set_titles("{col_name}", size=8)
+    g.figure.suptitle("MAGT one-step generator: alignment of J_h with the tangent space",
+                      y=1.03, fontsize=9)
+    return g.figure
+
+
+
+def fig_chargen_euler(df):
+    """Characteristic generator: Euler error and W2 to mu_T vs K, per horizon T (slope -1)."""
+    _theme()
+    sub = df[df["quantity"].isin(["euler_error", "w2"])].copy()
+    if sub.empty:
+        raise ValueError("quantities euler_error / w2 are absent from the results")
+    sub["T"] = sub["T"].map(lambda v: f"T={v:g}")
+    g = sns.relplot(data=sub, x="K", y="value", hue="quantity", col="T", row="manifold",
+                    kind="line", marker="o", errorbar=("ci", 95), height=2.6, aspect=1.1,
+                    facet_kws={"sharey": False})
+    for (m, tl), ax in g.axes_dict.items():
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        cell = df[(df["manifold"] == m) & (df["T"].map(lambda v: f"T={v:g}") == tl)]
+        e = cell[cell["quantity"] == "euler_error"].groupby("K")["value"].mean()
+        fl = cell[cell["quantity"] == "w2_noise_floor"]["value"].mean()
+        if len(e):
+            ks = e.index.to_numpy(np.float64)
+            gk, ge = np.exp(np.mean(np.log(ks))), np.exp(np.mean(np.log(e.to_numpy())))
+            ax.plot(ks, ge * gk / ks, ls="--", color="C3", lw=1, label="slope -1")
+        if np.isfinite(fl):
+            ax.axhline(fl, color="k", ls=":", lw=1, label="W2 noise floor")
+        ax.legend(fontsize=6)
+    g.set_axis_labels("Euler steps K", "error")
+    g.figure.suptitle("Characteristic generator: Euler error vs K (oracle velocity)", y=1.03,
+                      fontsize=9)
+    return g.figure
+
+
+def fig_chargen_n(df):
+    """Characteristic generator trained on n points: W2 and the measured error terms vs n."""
+    _theme()
+    keep = ["w2", "w2_T", "w2_empirical", "err_velocity", "err_euler", "err_fitting",
+            "err_horizon"]
+    sub = df[df["quantity"].isin(keep)]
+    if sub.empty:
+        raise ValueError("the chargen_n quantities are absent from the results")
+    g = sns.relplot(data=sub, x="n", y="value", hue="quantity", col="manifold", kind="line",
+                    marker="o", errorbar=("ci", 95), height=2.8, aspect=1.2,
+                    facet_kws={"sharey": False})
+    floor = df[df["quantity"] == "w2_noise_floor"]
+    for m, ax in g.axes_dict.items():
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        fl = floor[floor["manifold"] == m].groupby("n")["value"].mean()
+        if len(fl):
+            ax.plot(fl.index, fl.values, color="k", ls=":", lw=1, label="W2 noise floor")
+            ax.legend(fontsize=6)
+    g.set_axis_labels("training points n", "W2 / coupled RMS")
+    g.figure.suptitle("Characteristic generator vs n: W2 and its error terms", y=1.03,
+                      fontsize=9)
+    return g.figure
+
+
 FIGURES = {
     "anchor_mse_vs_K": ("anchor_error", fig_anchor_mse_vs_K),
     "ess_vs_sigma": ("anchor_error", fig_ess_vs_sigma),
@@ -154,6 +365,13 @@ FIGURES = {
     "sample_size": ("sample_size", fig_sample_size),
     "smoothing_level": ("smoothing_level", fig_smoothing_level),
     "ambient_dim": ("ambient_dim", fig_ambient_dim),
+    "alignment_gap": ("alignment", fig_alignment_gap),
+    "alignment_sin_theta": ("alignment", fig_alignment_sin_theta),
+    "alignment_spectra": ("alignment", fig_alignment_spectra),
+    "robustness_ratio": ("robustness", fig_robustness),
+    "magt_alignment": ("magt_alignment", fig_magt_alignment),
+    "chargen_euler_vs_K": ("chargen_steps", fig_chargen_euler),
+    "chargen_vs_n": ("chargen_n", fig_chargen_n),
 }
 
 

@@ -73,6 +73,11 @@ def test_expressions_match_theory_formulas():
     rng = np.random.default_rng(SEED)
     hand = {
         "magt_pullback": lambda p: p["c"] / p["t"] * np.sqrt(p["t"] ** 2 / (1 - p["t"]) * p["J"]),
+        "magt_pullback_ratio": lambda p: p["c"] / p["t"],
+        "cdc_gap_ratio": lambda p: p["C"] / p["sigma"],
+        "cdc_tangent_error": lambda p: p["C"] * p["sigma"],
+        "cdc_score_injection": lambda p: p["C"] * p["eps"] * p["sigma"],
+        "cdc_denoiser_injection": lambda p: p["C"] * p["eps"] * np.exp(-p["sigma"] / p["c"]),
         "magt_lsi": lambda p: ((1 - p["t"]) * p["M"] ** 2 + p["t"]) / min(p["C_pi"], 1) * np.sqrt(p["J"]),
         "magt_corollary1": lambda p: (p["Phi"] * ((1 - p["t"]) * p["M"] ** 2 + p["t"]) / min(p["C_pi"], 1)
                                       + p["Psi"]) * p["rho"],

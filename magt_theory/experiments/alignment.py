@@ -1,0 +1,145 @@
+"""Lyapunov-tangent alignment of the oracle DDIM sampler vs the final noise level sigma_min [CdC].
+
+CdC's mechanism (THEORY.md §5): along the probability-flow sampler ``x_{i+1} = F_i(x_i)`` the
+tangent propagator ``dF^{0->N} = prod_i dF_i``, with the exact one-step Jacobian
+
+.. math::
+
+    dF_i = c_1 I + c_2 \\frac{\\alpha_t}{\\sigma_t^2} \\operatorname{Cov}[Y_0 \\mid Y_t = x_i],
+
+compresses directions normal to the data manifold like ``sigma`` and keeps the tangent ones, so
+the top-``d`` left singular vectors ``E_d`` of the flow map align with the tangent space at the
+projected output. One job runs the oracle DDIM sampler (closed-form posterior of a known
+manifold, log-SNR grid ``t_max -> t_min = sigma_min^2``) from ``n`` prior-noise points and
+reports, as medians over the samples:
+
+* ``sin_theta_max_svd = |(I - T T^T) E_d|_2`` (SVD of the full flow-map Jacobian) and
+  ``sin_theta_max_qr`` (first ``d`` Benettin QR vectors, ``k = d + m`` propagated);
+  expected ``~ sigma_min`` [CdC, derived];
+* ``spectral_gap = log s_d - log s_{d+1}`` and ``singular_value_ratio = s_d / s_{d+1}`` (the
+  exponential of the median gap); expected gap ``~ log(sigma_T / sigma_min)``, i.e.
+  ``s_d / s_{d+1} ~ sigma_min^-1`` [CdC, derived];
+* ``intrinsic_dim`` (index of the largest log-singular-value gap, median) and
+  ``intrinsic_dim_accuracy`` (fraction of samples where it equals ``d``);
+* ``score_tangent_rel = |E_d^T s| / |s|`` with the exact score at ``sigma_min``;
+* ``lyapunov_svd_top/min`` and ``lyapunov_qr_top/min``: largest / smallest finite-time
+  exponent on the clock ``T = log(sigma_T / sigma_min)`` (directions orthogonal to the span of
+  the data give exactly ``-1``);
+* the spectra: ``lyapunov_svd`` (``log s_j / T``, ``j = 1..D``) and ``lyapunov_qr`` (Benettin
+  exponents, ``j = 1..k``), one row per ``index = j``.
+
+The summary quantities are those of :func:`magt_theory.dynamics.alignment_table` (same seeds,
+same definitions); this experiment adds the full spectra and the singular-value ratio.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import manifolds
+from .._validation import check_int
+from ..dynamics import alignment_metrics, flow_map_svd, oracle_tangent_dynamics
+from ..metrics import sin_theta_max
+from ..models.diffusion import prior_noise, time_grid, vp_alpha_sigma
+from ._common import resolve, rows
+
+NAME = "alignment"
+DEFAULTS = {
+    "manifold": "vmf_mixture",
+    "D": None,
+    "sigma_min": 0.01,
+    "n": 64,
+    "n_steps": 200,
+    "t_max": 0.9999,
+    "m": 2,
+    "seed": 0,
+}
+
+__all__ = ["NAME", "DEFAULTS", "run", "make_manifold", "check_sigma_min"]
+
+
+def check_sigma_min(sigma_min, t_max) -> float:
+    """``sigma_min`` as a float in ``(0, sigma_T)``, ``sigma_T = sqrt(t_max)`` (VP schedule)."""
+    t_max = float(t_max)
+    if not (math.isfinite(t_max) and 0.0 < t_max < 1.0):
+        raise ValueError(f"t_max must lie in (0, 1); got {t_max!r}")
+    try:
+        s = float(sigma_min)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"sigma_min must be a number in (0, sqrt(t_max)); got {sigma_min!r}") from exc
+    if not (math.isfinite(s) and 0.0 < s < math.sqrt(t_max)):
+        raise ValueError(f"sigma_min must lie in (0, sqrt(t_max) = {math.sqrt(t_max):.6g}); "
+                         f"got {sigma_min!r}")
+    return s
+
+
+def make_manifold(name: str, D):
+    """The manifold of a sweep point; it must have normal directions (``D > d``)."""
+    M = manifolds.make(name, ambient_dim=D, seed=0)
+    if M.ambient_dim <= M.dim:
+        raise ValueError(f"D must exceed the intrinsic dimension d = {M.dim} of {name!r} "
+                         f"(no normal directions to compress); got D = {M.ambient_dim}")
+    return M
+
+
+def run(params: dict):
+    """Oracle-DDIM alignment diagnostics at one ``(manifold, D, sigma_min, seed)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``experiment, manifold, d, D, seed, sigma_min, log_sigma_ratio, n, n_steps,
+        t_max, m, index, quantity, value`` (``index`` is set on the spectrum rows only;
+        ``log_sigma_ratio = log(sigma_T / sigma_min)``).
+    """
+    p = resolve(DEFAULTS, params, NAME)
+    s_min = check_sigma_min(p["sigma_min"], p["t_max"])
+    n = check_int(p["n"], "n", low=1)
+    n_steps = check_int(p["n_steps"], "n_steps", low=1)
+    m = check_int(p["m"], "m", low=0)
+    seed = check_int(p["seed"], "seed", low=0)
+    M = make_manifold(p["manifold"], p["D"])
+    d, D = M.dim, M.ambient_dim
+
+    t_min = s_min**2
+    g = time_grid(n_steps, p["t_max"], t_min)
+    # same seeds as dynamics.alignment_table: prior noise `seed`, Benettin frame `seed + 1`
+    dyn = oracle_tangent_dynamics(M, prior_noise(n, D, seed), g, m=m, seed=seed + 1)
+    U, s, _ = flow_map_svd(dyn.jacobian)
+    a_min, _ = vp_alpha_sigma(t_min)
+    score = M.smoothed_score(dyn.samples, s_min, a_min)
+    met = alignment_metrics(U, s, dyn.samples, M, score=score, alpha_out=a_min)
+    proj = M.project(dyn.samples / a_min)
+    qr_sin = sin_theta_max(M.tangent_basis(proj), dyn.frame[:, :, :d])
+    T = 0.5 * math.log(g[0] / g[-1])  # = log(sigma_T / sigma_min)
+    lyap_svd = np.log(s) / T  # (n, D), descending
+    lyap_qr = dyn.exponents("log_sigma")  # (n, k)
+    gap = np.median(met["spectral_gap"])
+    summary = {
+        "sin_theta_max_svd": np.median(met["sin_theta_max"]),
+        "sin_theta_max_qr": np.median(qr_sin),
+        "spectral_gap": gap,
+        "singular_value_ratio": math.exp(gap),
+        "intrinsic_dim": np.median(met["intrinsic_dim"]),
+        "intrinsic_dim_accuracy": np.mean(met["intrinsic_dim"] == d),
+        "score_tangent_rel": np.median(met["score_tangent_rel"]),
+        "lyapunov_svd_top": np.median(lyap_svd[:, 0]),
+        "lyapunov_svd_min": np.median(lyap_svd[:, -1]),
+        "lyapunov_qr_top": np.median(lyap_qr[:, 0]),
+        "lyapunov_qr_min": np.median(lyap_qr[:, -1]),
+        "mean_distance": np.mean(M.distance(dyn.samples / a_min)),
+    }
+    out = [{"quantity": q, "value": v} for q, v in summary.items()]
+    out += [{"index": j + 1, "quantity": "lyapunov_svd", "value": v}
+            for j, v in enumerate(np.median(lyap_svd, axis=0))]
+    out += [{"index": j + 1, "quantity": "lyapunov_qr", "value": v}
+            for j, v in enumerate(np.median(lyap_qr, axis=0))]
+    base = {
+        "experiment": NAME, "manifold": p["manifold"], "d": d, "D": D, "seed": seed,
+        "sigma_min": s_min, "log_sigma_ratio": T, "n": n, "n_steps": n_steps,
+        "t_max": float(p["t_max"]), "m": m,
+    }
+    return rows(base, out)  # ``index`` is NaN on the summary rows
