@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -53,8 +54,13 @@ def _slope_lines(ax, sub: pd.DataFrame, x: str, predicted: float | None, label_f
                 label=f"predicted: {predicted:+.2f}")
 
 
-def _facet(df, x, hue, col, title, xlabel, ylabel, predicted_fn=None, floor=None, logx=True):
-    """Line plot per facet, log-log, with slopes (``predicted_fn(facet_df) -> slope``)."""
+def _facet(df, x, hue, col, title, xlabel, ylabel, predicted_fn=None, floor=None, logx=True,
+           fit_hue=None):
+    """Line plot per facet, log-log, with slopes (``predicted_fn(facet_df) -> slope``).
+
+    The fitted line uses every row of the facet (balanced grids: the mean of the per-hue
+    slopes), or only the rows whose ``hue`` equals ``fit_hue``.
+    """
     _theme()
     g = sns.relplot(data=df, x=x, y="value", hue=hue, col=col, kind="line", marker="o",
                     errorbar=("ci", 95), facet_kws={"sharey": False}, height=2.8, aspect=1.1,
@@ -70,8 +76,12 @@ def _facet(df, x, hue, col, title, xlabel, ylabel, predicted_fn=None, floor=None
                 agg = fl.groupby(x)["value"].mean()
                 ax.plot(agg.index, agg.values, color="k", ls=":", lw=1, label="noise floor")
         pred = predicted_fn(facet) if predicted_fn else None
-        _slope_lines(ax, facet, x, pred)
+        _slope_lines(ax, facet if fit_hue is None else facet[facet[hue] == fit_hue], x, pred,
+                     label_fit="fit" if fit_hue is None else f"fit ({fit_hue})")
         ax.legend(fontsize=6, loc="best")
+        lo, hi = ax.get_xlim()
+        if logx and hi / lo > 10:  # label decades only: minor labels collide
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     g.set_axis_labels(xlabel, ylabel)
     g.figure.suptitle(title, y=1.03, fontsize=9)
     return g.figure
@@ -118,7 +128,7 @@ def fig_sample_size(df):
     keep = df[df["quantity"].isin(["w2", "w2_empirical"])].copy()
     floor = df[df["quantity"] == "w2_noise_floor"]
     return _facet(keep, "n", "quantity", "manifold", "W2 vs training sample size n", "n", "W2",
-                  predicted_fn=None, floor=floor)
+                  predicted_fn=None, floor=floor, fit_hue="w2")
 
 
 def fig_smoothing_level(df):
