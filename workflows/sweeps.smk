@@ -20,6 +20,12 @@ SWEEP_TARGETS = [f"results/{NAME}/verdicts.csv"] + expand(
 )
 
 
+localrules:
+    aggregate,
+    verdicts,
+    figure,
+
+
 wildcard_constraints:
     cfg=NAME,
     experiment="|".join(EXPS),
@@ -37,7 +43,7 @@ rule point:
     threads: THREADS
     resources:
         mem_mb=2000,
-        runtime=60,
+        runtime=lambda wc, attempt: 60 * attempt,
     shell:
         "{PY} -m magt_theory run-point --experiment {wildcards.experiment} "
         "--config-name {wildcards.cfg} --params {params.spec} --threads {threads} "

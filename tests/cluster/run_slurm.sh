@@ -14,11 +14,12 @@
 #      no accounting, SlurmUser=root), state, spool and logs;
 #   2. starts munged, slurmctld and slurmd in the foreground of background jobs (PIDs kept) and
 #      waits until `sinfo` shows the node idle;
-#   3. copies the repository twice (no .venv/results/figures) and runs the config in one copy
+#   3. snapshots the repository once (no .venv/results/figures), extracts it twice, runs the config in one copy
 #      through SLURM (--profile workflows/profiles/slurm --slurm-status-command squeue
 #      --slurm-no-account) and in the other locally (--profile workflows/profiles/local --cores 2);
 #   4. compares every result file (per-point and aggregate parquet, verdicts csv) with
-#      pandas.testing.assert_frame_equal after sorting the rows;
+#      pandas.testing.assert_frame_equal (exact) after sorting the rows, leaving out wall-clock
+#      rows/columns (quantity `seconds_*`; regex in MAGT_SLURM_TIMING_RE);
 #   5. on any exit: cancels its SLURM jobs, stops exactly the daemons it started (TERM, then KILL
 #      after 10 s) and removes the temp dir (unless --keep).
 # --trivial runs a built-in four-job Snakefile instead of the project's workflow (checks the
@@ -34,7 +35,7 @@ while [[ $# -gt 0 ]]; do
         --config) CONFIG="$2"; shift 2 ;;
         --trivial) TRIVIAL=1; shift ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "run_slurm.sh: unknown argument '$1' (accepted: --config PATH, --trivial, --keep)" >&2; exit 2 ;;
     esac
 done
@@ -251,10 +252,7 @@ rule aggregate:
         "pd.concat([pd.read_parquet(p) for p in sys.argv[1:]]).to_parquet('{output}')\" {input}"
 EOF
     else
-        tar -C "$REPO" -cf - \
-            --exclude=./.venv --exclude=./.git --exclude=./results --exclude=./paper_figures \
-            --exclude=./.snakemake --exclude='__pycache__' --exclude=.pytest_cache . \
-            | tar -C "$1" -xf -
+        tar -C "$1" -xf "$WORK/src.tar"
     fi
 }
 # snakemake runs in its own process group (setsid: the group id is its PID) and in the background,
@@ -273,7 +271,13 @@ run_sm() {  # $1: work dir, $2: log file, then snakemake's arguments
     return $rc
 }
 SM_ARGS=()
-[[ $TRIVIAL -eq 1 ]] || SM_ARGS+=(--configfile "$CONFIG")
+if [[ $TRIVIAL -eq 0 ]]; then
+    SM_ARGS+=(--configfile "$CONFIG")
+    # One snapshot of the tree for both runs: others may edit the repository meanwhile.
+    tar -C "$REPO" -cf "$WORK/src.tar" \
+        --exclude=./.venv --exclude=./.git --exclude=./results --exclude=./paper_figures \
+        --exclude=./.snakemake --exclude='__pycache__' --exclude=.pytest_cache .
+fi
 
 make_copy "$WORK/slurm_run"
 log "SLURM run: snakemake --profile workflows/profiles/slurm ${SM_ARGS[*]}"
@@ -300,6 +304,8 @@ log "local run ok: ${T_LOCAL}s"
 
 # --- compare ----------------------------------------------------------------------------------
 "$PY" - "$WORK/slurm_run/results" "$WORK/local_run/results" <<'EOF' || die "SLURM and local results differ"
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -307,6 +313,9 @@ import pandas as pd
 from pandas.testing import assert_frame_equal
 
 a_root, b_root = map(Path, sys.argv[1:3])
+# Wall-clock measurements (quantity seconds_train, seconds_sampling, ...) differ from run to run;
+# every other value must be bit-identical.
+TIMING = re.compile(os.environ.get("MAGT_SLURM_TIMING_RE", r"(?:^|_)(?:seconds|secs|wall|elapsed|runtime)(?:_|$)"))
 def files(root):
     return sorted(p.relative_to(root) for p in root.rglob("*")
                   if p.suffix in (".parquet", ".csv") and "logs" not in p.parts)
@@ -317,13 +326,20 @@ if fa != fb:
 if not fa:
     sys.exit("no result files")
 def read(p):
+    global n_timing
     df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+    df = df.drop(columns=[c for c in df.columns if TIMING.search(str(c))])
+    if "quantity" in df.columns:
+        timing = df["quantity"].astype(str).str.contains(TIMING)
+        n_timing += int(timing.sum())
+        df = df[~timing]
     cols = list(df.columns)
     try:
         df = df.sort_values(cols, kind="mergesort")
     except TypeError:  # unorderable mixed columns: sort on their text
         df = df.loc[df.astype(str).sort_values(cols, kind="mergesort").index]
     return df.reset_index(drop=True)
+n_timing = 0
 bad = []
 for rel in fa:
     try:
@@ -332,7 +348,8 @@ for rel in fa:
         bad.append(f"{rel}: {exc}")
 if bad:
     sys.exit("results differ:\n" + "\n".join(bad))
-print(f"[run_slurm] {len(fa)} result files identical (SLURM vs local)")
+print(f"[run_slurm] {len(fa)} result files identical (SLURM vs local; "
+      f"{n_timing // 2} wall-clock rows left out)")
 EOF
 
 log "TIMES install=${T_INSTALL}s cluster_up=${T_UP}s slurm_run=${T_SLURM}s local_run=${T_LOCAL}s total=$(( $(date +%s) - T0 ))s"
