@@ -71,7 +71,7 @@ def _ddim_sampler(net, n_steps: int, dim: int):
 
 def compare(one_step_sampler=None, *, quick: bool = False, manifold: str = "spiral2d",
             ambient_dim: int | None = None, threads: int = 1, seed: int = 0, net=None,
-            verbose: bool = True):
+            verbose: bool = True, extra_samplers=None):
     """Run the benchmark and return its rows (list of dicts).
 
     Parameters
@@ -88,6 +88,9 @@ def compare(one_step_sampler=None, *, quick: bool = False, manifold: str = "spir
     seed : int
     net : ScoreNetwork, optional
         A trained score network to reuse (skips training).
+    extra_samplers : sequence of (name, nfe, sampler), optional
+        More samplers ``sampler(n, seed) -> (n, D)`` timed and evaluated like the others, e.g.
+        flow matching with 20 Euler steps (``benchmarks/run_all.py``).
     """
     torch.set_num_threads(threads)
     cfg = _sizes(quick)
@@ -109,6 +112,10 @@ def compare(one_step_sampler=None, *, quick: bool = False, manifold: str = "spir
         if not callable(one_step_sampler):
             raise TypeError("one_step_sampler must be a callable (n, seed) -> (n, D) array")
         samplers.append(("one-step", 1, one_step_sampler))
+    for name, nfe, fn in extra_samplers or ():
+        if not callable(fn):
+            raise TypeError(f"extra sampler {name!r} must be a callable (n, seed) -> (n, D) array")
+        samplers.append((str(name), int(nfe), fn))
     rows = []
     n_time = cfg["n_time"]
     scale = N_SAMPLES / n_time

@@ -76,7 +76,9 @@ def _traced_peak(fn) -> float:
     return peak - base
 
 
-def bench_score(s: dict, rows: list) -> None:
+def bench_score(s: dict, rows: list) -> dict:
+    """Append the (a) row to ``rows``; return the timings ``{"t_score", "t_matmul"}`` in
+    seconds (empty dict when skipped)."""
     try:
         import magt_theory as mt
 
@@ -84,7 +86,7 @@ def bench_score(s: dict, rows: list) -> None:
     except Exception as exc:  # manifolds not available in this checkout
         msg = f"mt.manifolds.make('circle') failed: {exc}"
         rows.append(("(a) circle smoothed_score", "skipped", msg))
-        return
+        return {}
     rng = np.random.default_rng(0)
     sigma = 0.1
     y = M.sample(s["N"], rng) + sigma * rng.standard_normal((s["N"], s["D"]))
@@ -98,9 +100,12 @@ def bench_score(s: dict, rows: list) -> None:
             f"ratio {t_score / t_mm:.1f}x",
         )
     )
+    return {"t_score": t_score, "t_matmul": t_mm}
 
 
-def bench_snis(s: dict, rows: list) -> None:
+def bench_snis(s: dict, rows: list) -> dict:
+    """Append the (b) rows to ``rows``; return ``{"t_snis_torch", "t_dense_torch",
+    "t_snis_numpy", "t_dense_numpy", "peak_snis_numpy", "peak_dense_numpy"}`` (s, bytes)."""
     B, K, D, chunk = s["B"], s["K"], s["D"], s["chunk"]
     rng = np.random.default_rng(1)
     c = rng.standard_normal((K, D)) / np.sqrt(D)
@@ -148,9 +153,13 @@ def bench_snis(s: dict, rows: list) -> None:
             f"(B*K*8 = {B * K * 8 / 2**20:.0f} MiB)",
         )
     )
+    return {"t_snis_torch": t_ours, "t_dense_torch": t_dense, "t_snis_numpy": t_ours_np,
+            "t_dense_numpy": t_dense_np, "peak_snis_numpy": p_ours, "peak_dense_numpy": p_dense}
 
 
-def bench_w2(s: dict, rows: list) -> None:
+def bench_w2(s: dict, rows: list) -> dict:
+    """Append the (c) row to ``rows``; return ``{"t_pot", "t_cost", "t_lsa", "w_pot",
+    "w_lsa"}`` (seconds; W2 values)."""
     n = s["n_ot"]
     rng = np.random.default_rng(2)
     x = rng.standard_normal((n, 3))
@@ -173,6 +182,7 @@ def bench_w2(s: dict, rows: list) -> None:
             f"(rel diff {abs(w_pot - w_lsa) / w_lsa:.1e})",
         )
     )
+    return {"t_pot": t_pot, "t_cost": t_cost, "t_lsa": t_lsa, "w_pot": w_pot, "w_lsa": w_lsa}
 
 
 def main(argv=None) -> list:

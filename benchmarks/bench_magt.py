@@ -180,6 +180,59 @@ def _rss(quick: bool, chunk: int):
     return json.loads(out.strip().splitlines()[-1])["rss"]
 
 
+def time_step(s: dict, dev: str, cfg, net, opt, gen, X):
+    """Best times (s) of: the plain MLP forward + backward on ``B + K`` inputs, one MAGT
+    training step with ``K_c = s["chunk"]``, and one with ``K_c = K`` (measurement 1)."""
+    u_plain = torch.randn(s["B"] + s["K"], s["d"], device=dev)
+
+    def plain():
+        net.zero_grad(set_to_none=True)
+        net(u_plain).sum().backward()
+        _sync(dev)
+
+    def step(chunk):
+        def f():
+            _step(cfg, net, opt, gen, X, chunk)
+            _sync(dev)
+
+        return f
+
+    t_plain = _best_time(plain, s["repeats"])
+    t_step = _best_time(step(s["chunk"]), s["repeats"])
+    t_step_full = _best_time(step(s["K"]), s["repeats"])
+    return t_plain, t_step, t_step_full
+
+
+def time_sampling(s: dict, dev: str, cfg, net):
+    """Best times (s) of ``MAGT.sample`` of ``s["n_sample"]`` points and of one forward pass
+    on as many latents (measurement 3)."""
+    n = s["n_sample"]
+    model = MAGT(cfg)
+    model.generator_, model.ambient_dim_ = net, s["D"]
+    u = torch.randn(n, s["d"], device=dev)
+
+    def fwd():
+        with torch.no_grad():
+            net(u)
+        _sync(dev)
+
+    t_sample = _best_time(lambda: model.sample(n, seed=0), s["repeats"])
+    t_fwd = _best_time(fwd, s["repeats"])
+    return t_sample, t_fwd
+
+
+def measure(quick: bool = False, device: str = "cpu") -> dict:
+    """Timings of measurements 1 and 3 (seconds) for the suite runner
+    (``benchmarks/run_all.py``): ``t_plain``, ``t_step``, ``t_step_full``, ``t_sample``,
+    ``t_forward`` and the sizes ``sizes``."""
+    s = _sizes(quick)
+    cfg, net, opt, gen, X = _setup(s, device)
+    t_plain, t_step, t_step_full = time_step(s, device, cfg, net, opt, gen, X)
+    t_sample, t_fwd = time_sampling(s, device, cfg, net)
+    return {"t_plain": t_plain, "t_step": t_step, "t_step_full": t_step_full,
+            "t_sample": t_sample, "t_forward": t_fwd, "sizes": s}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes (seconds)")
@@ -203,23 +256,7 @@ def main(argv=None) -> int:
     rows = []
 
     # 1. step time vs plain forward+backward on B + K inputs
-    u_plain = torch.randn(B + K, d, device=dev)
-
-    def plain():
-        net.zero_grad(set_to_none=True)
-        net(u_plain).sum().backward()
-        _sync(dev)
-
-    def step(chunk):
-        def f():
-            _step(cfg, net, opt, gen, X, chunk)
-            _sync(dev)
-
-        return f
-
-    t_plain = _best_time(plain, s["repeats"])
-    t_step = _best_time(step(s["chunk"]), s["repeats"])
-    t_step_full = _best_time(step(K), s["repeats"])
+    t_plain, t_step, t_step_full = time_step(s, dev, cfg, net, opt, gen, X)
     rows += [
         ("MAGT step (K_c chunks) / MLP fwd+bwd on B+K", t_step, t_plain),
         ("MAGT step (one chunk, K_c=K) / MLP fwd+bwd on B+K", t_step_full, t_plain),
@@ -264,17 +301,7 @@ def main(argv=None) -> int:
 
     # 3. sampling 10^4 points vs one forward pass
     n = s["n_sample"]
-    model = MAGT(cfg)
-    model.generator_, model.ambient_dim_ = net, D
-    u = torch.randn(n, d, device=dev)
-
-    def fwd():
-        with torch.no_grad():
-            net(u)
-        _sync(dev)
-
-    t_sample = _best_time(lambda: model.sample(n, seed=0), s["repeats"])
-    t_fwd = _best_time(fwd, s["repeats"])
+    t_sample, t_fwd = time_sampling(s, dev, cfg, net)
     rows.append((f"sample {n} points / one forward pass on {n} latents", t_sample, t_fwd))
 
     w = max(len(r[0]) for r in rows + mem) + 2

@@ -14,7 +14,8 @@ smoothing level ``Y = alpha Y0 + sigma Z`` the anchor posterior is
     \\quad\\text{(Tweedie)}.
 
 Everything is evaluated with a streaming (online) log-sum-exp over anchor chunks, so no
-``B x K x D`` tensor is formed and the peak working memory is ``O(chunk_size^2 + chunk_size D)``.
+``B x K x D`` tensor (nor a full copy of the anchors) is formed and the peak working memory
+beyond the ``B x D`` outputs is ``O(chunk_size^2 + chunk_size D + K)``.
 
 The quality of the estimate is summarised by Kish's effective sample size
 ``ESS = (sum_k w_k)^2 / sum_k w_k^2``. Near a d-dimensional manifold with MC anchors
@@ -122,27 +123,31 @@ def _snis_core(xp, y, c, lw, alpha, sigma, chunk, want_weights):
     scaled anchors ``a = alpha c`` from both ``y`` and ``a`` (reduces cancellation when the
     cloud is far from the origin); the result is clipped at 0. The ``|y|^2`` term cancels in
     the weights, so the weights' rounding error is ``~ eps |y| |a| / sigma^2`` in the logits.
+
+    Memory: the centred, scaled blocks ``alpha c_k - shift`` and ``y_b - shift`` are formed one
+    chunk at a time (never a full ``K x D`` or ``B x D`` copy of the inputs), so the working
+    memory beyond the ``B x D`` output is ``O(chunk^2 + chunk D + K)``; recomputing an anchor
+    block once per query block costs ``K D`` flops per ``chunk K D`` of the matmul.
     """
     B, D = y.shape
     K = c.shape[0]
     inv2s2 = 0.5 / (sigma * sigma)
-    a = alpha * c
-    shift = a.mean(0)
-    ac = a - shift
-    yc = y - shift
-    a_sq = (ac * ac).sum(1)
-    y_sq_all = (yc * yc).sum(1)
+    shift = alpha * c.mean(0)
     is_t = xp is not np
+
+    def a_block(k0):
+        ak = alpha * c[k0 : k0 + chunk] - shift
+        return ak, (ak * ak).sum(1)
 
     means, esss, lognorms = [], [], []
     for b0 in range(0, B, chunk):
-        yb = yc[b0 : b0 + chunk]
-        y_sq = y_sq_all[b0 : b0 + chunk]
+        yb = y[b0 : b0 + chunk] - shift
+        y_sq = (yb * yb).sum(1)
         run_max = None
         s0 = s2 = s1 = None
         for k0 in range(0, K, chunk):
-            ak = ac[k0 : k0 + chunk]
-            d2 = y_sq[:, None] - 2.0 * (yb @ ak.T) + a_sq[None, k0 : k0 + chunk]
+            ak, a_sq = a_block(k0)
+            d2 = y_sq[:, None] - 2.0 * (yb @ ak.T) + a_sq[None, :]
             d2 = xp.clip(d2, 0.0, None) if not is_t else d2.clamp_min(0.0)
             logits = lw[None, k0 : k0 + chunk] - d2 * inv2s2
             cmax = logits.max(1)
@@ -175,7 +180,9 @@ def _snis_core(xp, y, c, lw, alpha, sigma, chunk, want_weights):
     weights = None
     if want_weights:
         # second pass, dense B x K (only on request)
-        d2 = y_sq_all[:, None] - 2.0 * (yc @ ac.T) + a_sq[None, :]
+        ac = alpha * c - shift
+        yc = y - shift
+        d2 = (yc * yc).sum(1)[:, None] - 2.0 * (yc @ ac.T) + (ac * ac).sum(1)[None, :]
         d2 = xp.clip(d2, 0.0, None) if not is_t else d2.clamp_min(0.0)
         weights = xp.exp(lw[None, :] - d2 * inv2s2 - lse[:, None])
     return mean, ess, log_norm, weights
@@ -220,8 +227,8 @@ def snis(
         (all zero). ``posterior_mean``, ``score`` and ``ess`` are invariant to adding a
         constant to ``log_weights``; ``log_norm`` shifts by that constant.
     chunk_size : int >= 1
-        Rows of ``y`` and of ``centers`` per block; peak extra memory is
-        ``O(chunk_size^2 + chunk_size * D)`` numbers.
+        Rows of ``y`` and of ``centers`` per block; peak working memory beyond the ``(B, D)``
+        outputs is ``O(chunk_size^2 + chunk_size * D + K)`` numbers (no copy of ``centers``).
     return_weights : bool
         Also return the dense ``(B, K)`` normalised weight matrix (memory ``B K``).
 
