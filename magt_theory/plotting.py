@@ -137,6 +137,7 @@ def fig_smoothing_level(df):
     sub = df[df["quantity"].isin(["w2", "off_manifold_rate"])]
     g = sns.relplot(data=sub, x="t", y="value", col="quantity", row="manifold", kind="line",
                     marker="o", errorbar=("ci", 95), facet_kws={"sharey": False}, height=2.6)
+    g.set_titles("{row_name}: {col_name}")
     for ax in g.axes.flat:
         ax.set_xscale("log")
     floor = df[df["quantity"] == "w2_noise_floor"]
