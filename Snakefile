@@ -12,6 +12,11 @@ if not config:
 
 
 include: "workflows/sweeps.smk"
+include: "workflows/benchmark.smk"
+
+
+localrules:
+    all,
 
 
 rule all:

@@ -12,7 +12,9 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-_MODULES = ("anchor_error", "pullback", "sample_size", "smoothing_level", "ambient_dim")
+_MODULES = ("anchor_error", "pullback", "sample_size", "smoothing_level", "ambient_dim",
+            "alignment", "robustness", "magt_alignment",
+            "benchmark", "chargen_steps", "chargen_n", "w1w2_checks", "equal_time")
 
 
 def names() -> list[str]:

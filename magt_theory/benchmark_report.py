@@ -1,0 +1,269 @@
+"""The benchmark's results table and sample scatter grid (MAGT §5 reproduction).
+
+Reads only the aggregated tidy rows of :mod:`magt_theory.experiments.benchmark`
+(``results/<cfg>/benchmark.parquet``) and writes
+
+- ``benchmark_table.csv``: one row per (dataset, method) with mean and standard deviation over
+  seeds (``ddof = 1``; NaN for one seed) of ``w2``, ``off_manifold_rate``,
+  ``seconds_per_1e4`` and ``seconds_train``, the mean noise floor, the NFE and ``time_ratio``:
+  the method's sampling time divided by MAGT's on the same dataset;
+- ``benchmark_table.md``: the same as Markdown, followed by the time ratios of every multi-step
+  method (NFE > 1) to MAGT per dataset and their geometric mean over datasets;
+- ``benchmark_scatter.{pdf,png}``: generated samples, one panel per (dataset, method), on the
+  two coordinates of largest variance of that dataset's samples.
+
+Command line: ``python -m magt_theory.benchmark_report RESULTS.parquet [--out-dir DIR]
+[--figure STEM]`` (at least one of the two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .experiments.benchmark import DATASETS, METHODS
+
+log = logging.getLogger(__name__)
+
+__all__ = ["summary_table", "time_ratios", "to_markdown", "scatter_grid", "write_report", "main"]
+
+_STATS = ("w2", "off_manifold_rate", "seconds_per_1e4", "seconds_train")
+
+
+def _order(values, preferred):
+    vals = list(dict.fromkeys(values))
+    return [v for v in preferred if v in vals] + sorted(v for v in vals if v not in preferred)
+
+
+def _check(df: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
+    need = {"manifold", "method", "seed", "quantity", "value"}
+    missing = sorted(need - set(df.columns))
+    if missing:
+        raise ValueError(f"df lacks the benchmark column(s) {missing}")
+    if "experiment" in df.columns:
+        df = df[df["experiment"] == "benchmark"]
+    if df.empty:
+        raise ValueError("df holds no benchmark rows")
+    return df
+
+
+def summary_table(df: pd.DataFrame, reference: str = "magt") -> pd.DataFrame:
+    """Mean and std over seeds per (dataset, method), with NFE and the time ratio to ``reference``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``manifold, method, n_seeds, nfe, <q>_mean, <q>_std`` for ``q`` in ``w2,
+        off_manifold_rate, seconds_per_1e4, seconds_train``, ``w2_noise_floor``,
+        ``t_selected`` (MAGT methods; NaN otherwise) and ``time_ratio``
+        (``seconds_per_1e4`` mean over that of ``reference`` on the same dataset; NaN when the
+        reference is absent). Rows in the paper's dataset and method order.
+    """
+    df = _check(df)
+    df = df[~df["quantity"].str.startswith("sample_")]
+    per_seed = df.pivot_table(index=["manifold", "method", "seed"], columns="quantity",
+                              values="value", aggfunc="mean")
+    g = per_seed.groupby(level=["manifold", "method"])
+    out = pd.DataFrame({"n_seeds": g.size()})
+    for q in _STATS:
+        if q in per_seed:
+            out[f"{q}_mean"] = g[q].mean()
+            out[f"{q}_std"] = g[q].std(ddof=1)
+    for q in ("nfe", "w2_noise_floor", "t_selected"):
+        out[q] = g[q].mean() if q in per_seed else np.nan
+    out = out.reset_index()
+    ref = out[out["method"] == reference].set_index("manifold")["seconds_per_1e4_mean"]
+    out["time_ratio"] = out["seconds_per_1e4_mean"] / out["manifold"].map(ref)
+    out["manifold"] = pd.Categorical(out["manifold"], _order(out["manifold"], DATASETS))
+    out["method"] = pd.Categorical(out["method"], _order(out["method"], METHODS))
+    out = out.sort_values(["manifold", "method"]).reset_index(drop=True)
+    out["manifold"] = out["manifold"].astype(str)
+    out["method"] = out["method"].astype(str)
+    cols = ["manifold", "method", "n_seeds", "nfe"] + [
+        c for c in out.columns if c not in ("manifold", "method", "n_seeds", "nfe")]
+    return out[cols]
+
+
+def time_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """Sampling-time ratio of every multi-step method (NFE > 1) to MAGT, per dataset.
+
+    Rows are datasets plus ``"geometric mean"``; columns are the multi-step methods.
+    """
+    multi = table[table["nfe"] > 1]
+    if multi.empty:
+        return pd.DataFrame()
+    wide = multi.pivot_table(index="manifold", columns="method", values="time_ratio",
+                             aggfunc="mean")
+    wide = wide.reindex(index=_order(wide.index, DATASETS),
+                        columns=_order(wide.columns, METHODS))
+    gm = np.exp(np.log(wide.where(wide > 0)).mean(axis=0))
+    wide.loc["geometric mean"] = gm
+    wide.index.name = "dataset"
+    return wide
+
+
+def _pm(mean, std, fmt):
+    if not np.isfinite(mean):
+        return "–"
+    return f"{mean:{fmt}}" + (f" ± {std:{fmt}}" if np.isfinite(std) else "")
+
+
+def _md(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(table: pd.DataFrame, ratios: pd.DataFrame | None = None,
+                title: str = "Benchmark") -> str:
+    """Markdown rendering of :func:`summary_table` (and :func:`time_ratios`)."""
+    rows = []
+    for _, r in table.iterrows():
+        rows.append([
+            r["manifold"], r["method"], int(r["n_seeds"]),
+            _pm(r["w2_mean"], r["w2_std"], ".3f"), f"{r['w2_noise_floor']:.3f}",
+            _pm(r["off_manifold_rate_mean"], r["off_manifold_rate_std"], ".3f"),
+            f"{r['nfe']:.0f}", _pm(r["seconds_per_1e4_mean"], r["seconds_per_1e4_std"], ".3g"),
+            f"{r['time_ratio']:.3g}" if np.isfinite(r["time_ratio"]) else "–",
+            f"{r['t_selected']:g}" if np.isfinite(r["t_selected"]) else "",
+        ])
+    text = [f"## {title}", "",
+            "Mean ± std over seeds. W2: exact OT on the documented subsample against clean "
+            "samples of the manifold law (noise floor: two clean samples of that size); "
+            "off-manifold: fraction of samples farther than 0.1 from the manifold; "
+            "s/1e4: sampling wall time per 10^4 samples; × MAGT: that time over MAGT's.", "",
+            _md(["dataset", "method", "seeds", "W2", "W2 floor", "off-manifold", "NFE",
+                 "s / 1e4 samples", "× MAGT time", "t (MAGT)"], rows)]
+    if ratios is not None and not ratios.empty:
+        rrows = [[idx] + [f"{v:.3g}" if np.isfinite(v) else "–" for v in r]
+                 for idx, r in ratios.iterrows()]
+        text += ["", "### Sampling-time ratio: multi-step method / MAGT", "",
+                 _md(["dataset"] + list(ratios.columns), rrows)]
+    return "\n".join(text) + "\n"
+
+
+def scatter_grid(df: pd.DataFrame, max_points: int = 1000):
+    """Figure of generated samples: rows = datasets, columns = methods (paper-style grid)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = _check(df)
+    smp = df[df["quantity"].str.startswith("sample_x")]
+    if smp.empty:
+        raise ValueError("df holds no sample rows (quantities sample_x0, sample_x1, ...)")
+    if "sample_index" not in smp.columns:
+        raise ValueError("sample rows need a sample_index column")
+    seed0 = smp.groupby(["manifold", "method"])["seed"].transform("min")
+    smp = smp[smp["seed"] == seed0]
+    wide = smp.pivot_table(index=["manifold", "method", "sample_index"], columns="quantity",
+                           values="value")
+    datasets = _order(smp["manifold"], DATASETS)
+    methods = _order(smp["method"], METHODS)
+    fig, axes = plt.subplots(len(datasets), len(methods), squeeze=False,
+                             figsize=(1.6 * len(methods), 1.6 * len(datasets)))
+    for i, ds in enumerate(datasets):
+        block = wide.loc[ds]
+        coords = [c for c in block.columns if block[c].notna().any()]
+        top = sorted(np.argsort([-np.nanvar(block[c]) for c in coords])[:2])
+        cx, cy = coords[top[0]], coords[top[-1]] if len(top) > 1 else coords[top[0]]
+        lo = np.nanpercentile(block[[cx, cy]].to_numpy(), 0.5, axis=0)
+        hi = np.nanpercentile(block[[cx, cy]].to_numpy(), 99.5, axis=0)
+        pad = 0.1 * (hi - lo + 1e-9)
+        for j, me in enumerate(methods):
+            ax = axes[i, j]
+            if me in block.index.get_level_values(0):
+                pts = block.loc[me].iloc[:max_points]
+                ax.scatter(pts[cx], pts[cy], s=0.6, alpha=0.6, color="C0", linewidths=0)
+            ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+            ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(me, fontsize=7)
+            if j == 0:
+                ax.set_ylabel(f"{ds}\n({cx[-2:]}, {cy[-2:]})", fontsize=7)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def _atomic_text(text: str, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_report(df: pd.DataFrame, out_dir=None, figure_stem=None,
+                 reference: str = "magt") -> dict:
+    """Write ``benchmark_table.csv`` / ``.md`` in ``out_dir`` and/or the scatter grid (atomic).
+
+    Either output is skipped when its argument is None. Returns a dict of the written paths.
+    """
+    from .workflow import atomic_write
+
+    if out_dir is None and figure_stem is None:
+        raise ValueError("give out_dir (the table) and/or figure_stem (the scatter grid)")
+    paths = {}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        table = summary_table(df, reference=reference)
+        ratios = time_ratios(table)
+        paths = {"csv": out_dir / "benchmark_table.csv", "md": out_dir / "benchmark_table.md"}
+        atomic_write(table, paths["csv"])
+        _atomic_text(to_markdown(table, ratios), paths["md"])
+    if figure_stem is not None:
+        import matplotlib.pyplot as plt
+
+        fig = scatter_grid(df)
+        stem = Path(figure_stem)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        for ext, kw in ((".pdf", {}), (".png", {"dpi": 150})):
+            target = stem.with_suffix(ext)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=ext)
+            os.close(fd)
+            try:
+                fig.savefig(tmp, bbox_inches="tight", **kw)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            paths[ext[1:]] = target
+        plt.close(fig)
+    return paths
+
+
+def main(argv=None) -> int:
+    """``python -m magt_theory.benchmark_report RESULTS [--out-dir DIR] [--figure STEM]``."""
+    ap = argparse.ArgumentParser(prog="python -m magt_theory.benchmark_report",
+                                 description="benchmark table (CSV + Markdown) and scatter grid")
+    ap.add_argument("results", help="aggregated benchmark rows (.parquet)")
+    ap.add_argument("--out-dir", default=None, help="directory of benchmark_table.{csv,md}")
+    ap.add_argument("--figure", default=None, help="stem of the scatter grid (.pdf and .png)")
+    ap.add_argument("--reference", default="magt", help="method of the time ratios")
+    args = ap.parse_args(argv)
+    paths = write_report(pd.read_parquet(args.results), args.out_dir, args.figure,
+                         args.reference)
+    if "md" in paths:
+        print(Path(paths["md"]).read_text())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Characteristic generator: Euler error of the characteristics vs the number of steps K.
+
+With the oracle Föllmer velocity of a known manifold (:func:`magt_theory.models.chargen.
+oracle_velocity`) the only error of ``K``-step forward Euler on ``[0, T]`` is the discretisation,
+``O(1/K)`` for a first-order scheme [CharGen, THEORY.md §6]. Per ``K`` this experiment measures
+
+- ``euler_error``: coupled RMS ``sqrt(E|Euler_K(z) - Phi(z)|^2)`` against a midpoint reference
+  ``Phi`` with ``n_ref_steps`` steps (same ``z``): slope -1 in ``K`` expected;
+- ``w2``: exact W2 between the ``n_eval`` Euler samples and ``n_eval`` exact draws of the
+  target law ``mu_T`` (``X_T = T X_1 + sqrt(1 - T^2) Z``), which decays like ``1/K`` until it
+  meets ``w2_noise_floor`` (W2 of two independent ``mu_T`` samples of that size);
+
+and once per job the horizon bias ``horizon_w2`` (W2 between samples of ``mu_T`` and of
+``mu_1``) with its coupling bound ``horizon_bound`` ``= sqrt((1-T)^2 E|X_1|^2 + (1-T^2) D)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import manifolds
+from ..metrics import wasserstein
+from ..models import chargen as cg
+from ._common import resolve, rows
+
+NAME = "chargen_steps"
+DEFAULTS = {
+    "manifold": "circle",
+    "D": None,
+    "T": 0.9,
+    "K": [8, 16, 32, 64, 128, 256, 512],
+    "n_ref_steps": 2048,
+    "n_eval": 1000,
+    "jitter": 0.0,
+    "seed": 0,
+}
+
+
+def run(params: dict):
+    """Measure the Euler error and W2 to ``mu_T`` for each K (see the module docstring)."""
+    p = resolve(DEFAULTS, params, NAME)
+    if not 0 < p["T"] < 1:
+        raise ValueError(f"T must be in (0, 1); got {p['T']!r}")
+    Ks = [int(k) for k in p["K"]]
+    if not Ks or min(Ks) < 1:
+        raise ValueError(f"K must be a non-empty list of integers >= 1; got {p['K']!r}")
+    if p["n_ref_steps"] < 4 * max(Ks):
+        raise ValueError(f"n_ref_steps must be >= 4 max(K) = {4 * max(Ks)} (a converged "
+                         f"reference); got {p['n_ref_steps']}")
+    M = manifolds.make(p["manifold"], ambient_dim=p["D"], seed=0)
+    D, T, s0 = M.ambient_dim, float(p["T"]), float(p["jitter"])
+    rng = np.random.default_rng([p["seed"], 2])
+    z = rng.standard_normal((p["n_eval"], D))
+
+    def law(n):  # exact draws of X_1 (jittered) and of X_T
+        x1 = M.sample(n, rng)
+        if s0 > 0:
+            x1 = x1 + s0 * rng.standard_normal(x1.shape)
+        return x1, T * x1 + math.sqrt(1 - T * T) * rng.standard_normal(x1.shape)
+
+    x1_a, xT_a = law(p["n_eval"])
+    x1_b, xT_b = law(p["n_eval"])
+    oracle = lambda x, s: cg.oracle_velocity(M, x, s, s0)  # noqa: E731
+    ref = cg.midpoint_rollout(oracle, z, T, int(p["n_ref_steps"]))
+    base = {"experiment": NAME, "manifold": p["manifold"], "d": M.dim, "D": D, "seed": p["seed"],
+            "T": T, "jitter": s0, "n_eval": p["n_eval"], "n_ref_steps": p["n_ref_steps"]}
+    out = [
+        {"quantity": "w2_noise_floor_T", "value": wasserstein(xT_a, xT_b)},
+        {"quantity": "horizon_w2", "value": wasserstein(xT_a, x1_b)},
+        {"quantity": "horizon_bound",
+         "value": math.sqrt((1 - T) ** 2 * np.mean(np.sum(x1_a**2, 1)) + (1 - T * T) * D)},
+    ]
+    floor = out[0]["value"]
+    for K in Ks:
+        xk = cg.euler_rollout(oracle, z, T, K)
+        err = np.sqrt(np.sum((xk - ref) ** 2, axis=1))
+        rms = float(np.sqrt(np.mean(err**2)))
+        se = float(np.std(err**2, ddof=1) / np.sqrt(err.size) / (2 * max(rms, 1e-300)))
+        out += [
+            {"K": K, "quantity": "euler_error", "value": rms,
+             "ci_low": max(rms - 1.96 * se, 0.0), "ci_high": rms + 1.96 * se},
+            {"K": K, "quantity": "w2", "value": wasserstein(xk, xT_a)},
+            {"K": K, "quantity": "w2_noise_floor", "value": floor},
+        ]
+    return rows(base, out)

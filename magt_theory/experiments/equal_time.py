@@ -1,0 +1,95 @@
+"""MAGT vs diffusion at equal sampling wall time [MAGT §5].
+
+One job trains MAGT (at a fixed level ``t``) and a score network with the benchmark's ReLU MLP
+backbone on ``n`` jittered samples, then draws ``n_gen`` samples with MAGT (one forward pass)
+and with DPM-Solver++(2M) at each NFE budget in ``nfe`` (``nfe - 1`` solver steps + final
+denoising), timing each after a warm-up call (minimum over repeated calls,
+:func:`magt_theory.experiments.benchmark.time_sampler`). Rows (``method`` = ``magt`` or
+``dpmpp``, with ``nfe``): ``w2`` (exact, ``n_w2`` subsample vs clean reference),
+``w2_noise_floor``, ``off_manifold_rate``, ``seconds_per_1e4`` and ``seconds_train``.
+
+The claim row (:func:`magt_theory.claims` ``equal_time_rows``) compares MAGT's W2 with the
+diffusion sampler's at the largest NFE whose time does not exceed MAGT's (or the cheapest
+budget when none does, which favours diffusion).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from .. import manifolds
+from ..metrics import off_manifold_rate, wasserstein
+from ._common import resolve, rows
+from .benchmark import _score, time_sampler
+
+NAME = "equal_time"
+DEFAULTS = {
+    "manifold": "moons2d",
+    "seed": 0,
+    "n": 2000,
+    "jitter": 0.02,
+    "t": 0.05,
+    "K": 256,
+    "width": 64,
+    "depth": 3,
+    "batch_size": 256,
+    "lr": 2e-3,
+    "magt_steps": 600,
+    "score_steps": 1500,
+    "nfe": [2, 3, 5, 10, 20],
+    "n_gen": 2000,
+    "n_w2": 1000,
+}
+
+
+def _timed(fn):
+    fn(8)  # warm-up
+    with torch.no_grad():
+        x, seconds, _ = time_sampler(lambda: fn(None))
+    return np.asarray(x, dtype=np.float64), seconds
+
+
+def run(params: dict):
+    """Train MAGT and a score network; time and score both samplers (module docstring)."""
+    from ..models import diffusion as df
+    from ..models.magt import MAGT, MAGTConfig
+
+    p = resolve(DEFAULTS, params, NAME)
+    nfes = [int(v) for v in p["nfe"]]
+    if not nfes or min(nfes) < 2:
+        raise ValueError(f"nfe must be a non-empty list of integers >= 2; got {p['nfe']!r}")
+    if p["n_w2"] > p["n_gen"]:
+        raise ValueError(f"n_w2 must be <= n_gen = {p['n_gen']}; got {p['n_w2']}")
+    M = manifolds.make(p["manifold"], seed=0)
+    D = M.ambient_dim
+    rng = np.random.default_rng([p["seed"], 5])
+    data = M.sample(p["n"], rng) + p["jitter"] * rng.standard_normal((p["n"], D))
+    ref, ref2 = M.sample(p["n_w2"], rng), M.sample(p["n_w2"], rng)
+    floor = wasserstein(ref2, ref)
+    magt = MAGT(MAGTConfig(t=p["t"], latent_dim=M.dim, width=p["width"], depth=p["depth"],
+                           n_anchors=p["K"], batch_size=p["batch_size"], steps=p["magt_steps"],
+                           lr=p["lr"], chunk_size=p["K"], seed=p["seed"])).fit(data)
+    t0 = time.perf_counter()
+    net = _score(data, p)  # the benchmark's ReLU score network
+    score_train = time.perf_counter() - t0
+    base = {"experiment": NAME, "manifold": p["manifold"], "d": M.dim, "D": D,
+            "seed": p["seed"], "n": p["n"], "t": p["t"], "n_gen": p["n_gen"]}
+    out = []
+
+    def measure(method, nfe, x, seconds, train):
+        for q, v in (("w2", wasserstein(x[: p["n_w2"]], ref)), ("w2_noise_floor", floor),
+                     ("off_manifold_rate", off_manifold_rate(x, M)),
+                     ("seconds_per_1e4", seconds * 1e4 / p["n_gen"]), ("seconds_train", train)):
+            out.append({"method": method, "nfe": nfe, "quantity": q, "value": v})
+
+    x, sec = _timed(lambda n: magt.sample(n or p["n_gen"], seed=p["seed"] + 1))
+    measure("magt", 1, x, sec, magt.seconds_)
+    for nfe in nfes:
+        x, sec = _timed(lambda n, k=nfe: df.sample(net, n or p["n_gen"], D,
+                                                   method="dpm_solver_pp2", n_steps=k - 1,
+                                                   seed=p["seed"] + 1).samples)
+        measure("dpmpp", nfe, x, sec, score_train)
+    return rows(base, out)

@@ -1,0 +1,283 @@
+"""Benchmark reproduction: experiment rows, seed-claim experiments, table builder, verdict rows,
+configs and the workflow wiring (magt_theory.experiments.benchmark, chargen_steps, chargen_n,
+w1w2_checks, equal_time; magt_theory.benchmark_report; magt_theory.claims).
+
+The table builder and the verdict rows are checked on synthetic tidy frames whose summaries are
+recomputed here with numpy; the Euler-order experiment is checked against the first-order slope.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from magt_theory import benchmark_report as br
+from magt_theory import claims, experiments, workflow
+from magt_theory.experiments import benchmark as bm
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflows/config/schema.json"
+LEAD = ["experiment", "manifold", "d", "D", "seed"]
+
+TINY = dict(n=200, n_valid=100, n_gen=100, n_w2=80, n_scatter=20, width=16, depth=2,
+            batch_size=64, t_grid=[0.1, 0.3], K=32, magt_steps=10, n_select=50, score_steps=20,
+            fm_steps=20, wgan_steps=5, chargen_K=8, chargen_steps=20, w1w2_steps=5, w1w2_K=3)
+EXPECTED_NFE = {"magt": 1, "magt_ddim": 7, "ddim1000": 1000, "dpmpp20": 20, "dpmpp40": 40,
+                "fm20": 20, "wgan_gp": 1, "chargen": 1, "w1w2": 3}
+
+
+# ----------------------------------------------------------------------- experiment rows
+@pytest.mark.parametrize("method", bm.METHODS)
+def test_benchmark_rows_schema(method):
+    df = experiments.run("benchmark", dict(TINY, method=method, manifold="helix3d", seed=1))
+    assert list(df.columns[:5]) == LEAD
+    assert list(df.columns[-2:]) == ["quantity", "value"]
+    assert (df["experiment"] == "benchmark").all() and (df["method"] == method).all()
+    assert (df["d"] == 1).all() and (df["D"] == 3).all()
+    q = df.set_index("quantity")["value"]
+    for name in ("w2", "w2_noise_floor", "off_manifold_rate", "nfe", "seconds_per_1e4",
+                 "seconds_train"):
+        assert np.isfinite(q[name]) and q[name] >= 0
+    assert 0 <= q["off_manifold_rate"] <= 1
+    assert q["nfe"] == EXPECTED_NFE[method]
+    assert ("t_selected" in q.index) == method.startswith("magt")
+    samples = df[df["quantity"].str.startswith("sample_x")]
+    assert len(samples) == TINY["n_scatter"] * 3
+    assert sorted(samples["sample_index"].unique()) == list(range(TINY["n_scatter"]))
+
+
+def test_benchmark_is_deterministic_and_validates():
+    a = experiments.run("benchmark", dict(TINY, method="chargen", manifold="moons2d"))
+    b = experiments.run("benchmark", dict(TINY, method="chargen", manifold="moons2d"))
+    keep = ~a["quantity"].isin(["seconds_per_1e4", "seconds_train"])
+    pd.testing.assert_frame_equal(a[keep].reset_index(drop=True), b[keep].reset_index(drop=True))
+    with pytest.raises(ValueError, match="method"):
+        experiments.run("benchmark", dict(TINY, method="vae"))
+    with pytest.raises(ValueError, match="n_w2"):
+        experiments.run("benchmark", dict(TINY, n_w2=500))
+    with pytest.raises(ValueError, match="unknown parameter"):
+        experiments.run("benchmark", dict(TINY, steps=3))
+
+
+def test_chargen_steps_euler_error_is_first_order():
+    df = experiments.run("chargen_steps", dict(K=[8, 16, 32, 64], n_ref_steps=256, n_eval=200))
+    assert list(df.columns[:5]) == LEAD
+    e = df[df["quantity"] == "euler_error"].sort_values("K")
+    slope = np.polyfit(np.log(e["K"]), np.log(e["value"]), 1)[0]
+    assert abs(slope + 1) < 0.1  # forward Euler on the oracle Föllmer flow (T = 0.9)
+    hz = df.set_index("quantity")["value"]
+    assert hz["horizon_w2"] <= hz["horizon_bound"] + 2 * hz["w2_noise_floor_T"]
+    from magt_theory import plotting
+
+    fig = plotting.FIGURES["chargen_euler_vs_K"][1](df)
+    assert len(fig.axes) == 1
+    with pytest.raises(ValueError, match="n_ref_steps"):
+        experiments.run("chargen_steps", dict(K=[8, 128], n_ref_steps=256))
+
+
+def test_seed_claim_experiments_rows():
+    ch = experiments.run("chargen_n", dict(n=100, steps=10, K=8, width=16, depth=2,
+                                           n_eval=60, n_decomp=40))
+    need = {"w2", "w2_noise_floor", "w2_empirical", "w2_T", "err_velocity", "err_euler",
+            "err_fitting", "err_horizon", "err_sum", "horizon_bound", "semigroup_defect"}
+    assert need <= set(ch["quantity"]) and list(ch.columns[:5]) == LEAD
+    from magt_theory import plotting
+
+    assert len(plotting.FIGURES["chargen_vs_n"][1](ch).axes) == 1
+    w = experiments.run("w1w2_checks", dict(D=3, variant="w2", steps=5, K=3, n=100,
+                                            n_eval=60, width=16))
+    need = {"kinetic_energy", "kinetic_bound", "max_speed", "speed_bound", "straightness",
+            "hj_residual_rel", "step_rel_h", "dv", "grad_phi_max", "diverged", "w2"}
+    assert need <= set(w["quantity"]) and (w["D"] == 3).all() and (w["d"] == 2).all()
+    et = experiments.run("equal_time", dict(n=100, magt_steps=5, score_steps=5, K=16,
+                                            n_gen=60, n_w2=40, nfe=[2, 4], width=16))
+    assert set(et["method"]) == {"magt", "dpmpp"}
+    assert sorted(et["nfe"].unique()) == [1, 2, 4]
+
+
+# ----------------------------------------------------------------------- table builder
+def _synthetic(seeds=(0, 1, 2)):
+    rng = np.random.default_rng(7)
+    recs = []
+    spec = {"magt": (1, 0.01), "ddim1000": (1000, 3.0), "dpmpp20": (20, 0.2)}
+    for ds in ("moons2d", "rings2d"):
+        for me, (nfe, sec) in spec.items():
+            for s in seeds:
+                vals = {"w2": rng.uniform(0.1, 0.3), "w2_noise_floor": 0.05,
+                        "off_manifold_rate": rng.uniform(0, 0.2), "nfe": nfe,
+                        "seconds_per_1e4": sec * rng.uniform(0.9, 1.1),
+                        "seconds_train": rng.uniform(1, 2)}
+                for q, v in vals.items():
+                    recs.append(dict(experiment="benchmark", manifold=ds, d=1, D=2, seed=s,
+                                     method=me, quantity=q, value=v))
+                for i in range(5):
+                    for j in range(2):
+                        recs.append(dict(experiment="benchmark", manifold=ds, d=1, D=2, seed=s,
+                                         method=me, quantity=f"sample_x{j}", sample_index=i,
+                                         value=rng.standard_normal()))
+    return pd.DataFrame(recs)
+
+
+def test_summary_table_against_numpy():
+    df = _synthetic()
+    tab = br.summary_table(df)
+    assert list(tab["manifold"]) == ["rings2d"] * 3 + ["moons2d"] * 3  # the paper's order
+    assert list(tab["method"][:3]) == ["magt", "ddim1000", "dpmpp20"]
+    for _, r in tab.iterrows():
+        sub = df[(df.manifold == r.manifold) & (df.method == r.method)]
+        for q in ("w2", "off_manifold_rate", "seconds_per_1e4"):
+            v = sub[sub.quantity == q].sort_values("seed")["value"].to_numpy()
+            assert r[f"{q}_mean"] == pytest.approx(v.mean())
+            assert r[f"{q}_std"] == pytest.approx(v.std(ddof=1))
+        magt = df[(df.manifold == r.manifold) & (df.method == "magt")
+                  & (df.quantity == "seconds_per_1e4")]["value"].mean()
+        assert r["time_ratio"] == pytest.approx(r["seconds_per_1e4_mean"] / magt)
+        assert r["n_seeds"] == 3
+    ratios = br.time_ratios(tab)
+    assert list(ratios.columns) == ["ddim1000", "dpmpp20"]  # multi-step methods only
+    gm = np.exp(np.mean(np.log(ratios.loc[["rings2d", "moons2d"], "ddim1000"])))
+    assert ratios.loc["geometric mean", "ddim1000"] == pytest.approx(gm)
+    md = br.to_markdown(tab, ratios)
+    first = tab.iloc[0]
+    assert f"{first['w2_mean']:.3f} ± {first['w2_std']:.3f}" in md
+    assert "geometric mean" in md and md.count("\n|") >= 6 + 3
+
+
+def test_write_report_and_scatter_grid(tmp_path):
+    df = _synthetic(seeds=(0,))
+    paths = br.write_report(df, tmp_path / "res", tmp_path / "fig" / "scatter")
+    tab = pd.read_csv(paths["csv"])
+    assert len(tab) == 6 and tab["w2_std"].isna().all()  # one seed: std undefined
+    assert "–" not in Path(paths["md"]).read_text().split("\n")[6].split("|")[4]
+    assert paths["png"].exists() and paths["pdf"].exists()
+    fig = br.scatter_grid(df)
+    assert len(fig.axes) == 2 * 3
+    with pytest.raises(ValueError, match="no sample rows"):
+        br.scatter_grid(df[~df["quantity"].str.startswith("sample")])
+    with pytest.raises(ValueError, match="column"):
+        br.summary_table(df.drop(columns="method"))
+    rc = br.main([str(_to_parquet(df, tmp_path)), "--out-dir", str(tmp_path / "cli")])
+    assert rc == 0 and (tmp_path / "cli" / "benchmark_table.md").exists()
+
+
+def _to_parquet(df, tmp_path):
+    path = tmp_path / "benchmark.parquet"
+    df.to_parquet(path)
+    return path
+
+
+# ----------------------------------------------------------------------- verdict rows
+def _euler_frame(slope):
+    recs = []
+    for s in (0, 1):
+        for K in (8, 16, 32, 64):
+            for q, v in (("euler_error", 2.0 * K**slope * (1 + 0.01 * s)),
+                         ("w2", 3.0 * K**slope + 0.001), ("w2_noise_floor", 0.001)):
+                recs.append(dict(experiment="chargen_steps", manifold="circle", d=1, D=2,
+                                 seed=s, T=0.9, K=K, quantity=q, value=v))
+    return pd.DataFrame(recs)
+
+
+def test_chargen_euler_rows_verdicts():
+    good = claims.chargen_euler_rows(_euler_frame(-1.0), n_boot=200)
+    assert [r["verdict"] for r in good] == ["consistent", "consistent"]
+    assert good[0]["fitted_slope"] == pytest.approx(-1.0, abs=1e-6)
+    bad = claims.chargen_euler_rows(_euler_frame(-0.5), n_boot=200)
+    assert bad[0]["verdict"] == "inconsistent"
+
+
+def _w1w2_frame(ke_factor, w2_grad):
+    recs = []
+    for variant in ("w1w2", "w2"):
+        for D in (2, 3):
+            for s in (0, 1):
+                grad = w2_grad if (variant == "w2" and D == 3) else 0.8
+                vals = dict(kinetic_energy=ke_factor * 200, kinetic_bound=200, max_speed=5,
+                            speed_bound=20, step_rel_h=0.01, step_rms_h=0.03, step_rms_h2=0.01,
+                            grad_phi_max=grad, diverged=0, dv=0.05, L_w1=0.2)
+                for q, v in vals.items():
+                    recs.append(dict(experiment="w1w2_checks", manifold="gaussian_subspace",
+                                     d=2, D=D, seed=s, variant=variant, L=1.0, quantity=q,
+                                     value=v))
+    return pd.DataFrame(recs)
+
+
+def test_w1w2_rows_verdicts():
+    rows = {(r["quantity"], r["claim"]): r for r in claims.w1w2_rows(_w1w2_frame(0.1, 9.0))}
+    assert rows[("kinetic_energy", "bound")]["verdict"] == "consistent"
+    assert rows[("max_speed", "bound")]["verdict"] == "consistent"
+    assert rows[("step_rel_h", "invariance")]["verdict"] == "consistent"
+    assert rows[("grad_phi_max", "ill-posedness")]["verdict"] == "consistent"
+    rows = {(r["quantity"], r["claim"]): r for r in claims.w1w2_rows(_w1w2_frame(1.5, 0.9))}
+    assert rows[("kinetic_energy", "bound")]["verdict"] == "inconsistent"
+    assert rows[("grad_phi_max", "ill-posedness")]["verdict"] == "inconsistent"
+
+
+def test_equal_time_rows_picks_the_budget_within_magt_time():
+    recs = []
+    table = {("magt", 1): (0.2, 1.0), ("dpmpp", 2): (0.5, 0.8), ("dpmpp", 5): (0.25, 2.0),
+             ("dpmpp", 10): (0.1, 4.0)}
+    for (me, nfe), (w2, sec) in table.items():
+        for s in (0, 1):
+            for q, v in (("w2", w2), ("seconds_per_1e4", sec)):
+                recs.append(dict(experiment="equal_time", manifold="moons2d", d=1, D=2, seed=s,
+                                 method=me, nfe=nfe, quantity=q, value=v))
+    (row,) = claims.equal_time_rows(pd.DataFrame(recs))
+    assert row["verdict"] == "consistent" and "NFE 2 W2 0.5" in row["note"]
+    assert "first beats MAGT's W2 at NFE 10" in row["note"]
+
+
+def test_verdicts_table_includes_the_new_rows():
+    frames = {"chargen_steps": _euler_frame(-1.0), "w1w2_checks": _w1w2_frame(0.1, 9.0)}
+    table = claims.verdicts(frames, n_boot=200)
+    assert set(table["experiment"]) == {"chargen_steps", "w1w2_checks"}
+    assert list(table.columns) == claims.analysis.VERDICT_COLUMNS
+
+
+# ----------------------------------------------------------------------- configs & workflow
+@pytest.mark.parametrize("name", ["benchmark", "benchmark_paper"])
+def test_configs_validate(name):
+    cfg = workflow.load_config(ROOT / f"workflows/config/{name}.yaml", SCHEMA)
+    pts = workflow.points(cfg, "benchmark")
+    methods = {p["method"] for p in pts.values()}
+    datasets = {p["manifold"] for p in pts.values()}
+    assert methods == set(bm.METHODS) and datasets == set(bm.DATASETS)
+
+
+def test_config_rejects_bad_benchmark_values():
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "workflows/config/benchmark.yaml").read_text())
+    cfg["experiments"]["benchmark"]["grid"]["method"] = ["magt", "vae"]
+    with pytest.raises(workflow.ConfigError, match="experiments.benchmark.grid.method"):
+        workflow.load_config(cfg, SCHEMA)
+    cfg = yaml.safe_load((ROOT / "workflows/config/benchmark.yaml").read_text())
+    cfg["experiments"]["benchmark"]["fixed"]["chargen_T"] = 1.0
+    with pytest.raises(workflow.ConfigError, match="chargen_T"):
+        workflow.load_config(cfg, SCHEMA)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("snakemake") is None and not (
+    Path(sys.executable).parent / "snakemake").exists(), reason="snakemake not installed")
+def test_benchmark_rules_only_with_a_benchmark_experiment():
+    exe = str(Path(sys.executable).parent / "snakemake")
+
+    def rules(config):
+        out = subprocess.run([exe, "--list-rules", "--configfile", config], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    assert {"benchmark_table", "benchmark_scatter"} <= set(
+        rules("workflows/config/benchmark.yaml"))
+    assert not {"benchmark_table", "benchmark_scatter"} & set(
+        rules("workflows/config/smoke.yaml"))

@@ -1,0 +1,41 @@
+# MAGT's synthetic benchmark: the results table and the sample scatter grid. The benchmark jobs
+# themselves (one per dataset x method x seed) and their aggregate are the generic sweep of
+# sweeps.smk; this file only adds what a sweep cannot express. Absent (no rules, no targets)
+# when the config has no `benchmark` experiment. Science: magt_theory.benchmark_report.
+
+if "benchmark" in EXPS:
+    BENCHMARK_TARGETS = [
+        f"results/{NAME}/benchmark_table.csv",
+        f"results/{NAME}/benchmark_table.md",
+        f"paper_figures/{NAME}/benchmark_scatter.pdf",
+        f"paper_figures/{NAME}/benchmark_scatter.png",
+    ]
+    SWEEP_TARGETS.extend(BENCHMARK_TARGETS)  # picked up by `rule all` of the Snakefile
+
+    # NB: with no sweep figure in the config (FIGS empty), sweeps.smk's constraint fig=""
+    # constrains nothing and Snakemake reports (harmlessly) that rule `figure` cannot make
+    # benchmark_scatter; `fig="|".join(FIGS) or "(?!)"` there would silence it.
+
+    rule benchmark_table:
+        input:
+            "results/{cfg}/benchmark.parquet",
+        output:
+            csv="results/{cfg}/benchmark_table.csv",
+            md="results/{cfg}/benchmark_table.md",
+        log:
+            "results/{cfg}/logs/benchmark_table.log",
+        shell:
+            "{PY} -m magt_theory.benchmark_report {input} --out-dir results/{wildcards.cfg} "
+            "> {log} 2>&1"
+
+    rule benchmark_scatter:
+        input:
+            "results/{cfg}/benchmark.parquet",
+        output:
+            pdf="paper_figures/{cfg}/benchmark_scatter.pdf",
+            png=report("paper_figures/{cfg}/benchmark_scatter.png", category="{cfg}"),
+        log:
+            "results/{cfg}/logs/benchmark_scatter.log",
+        shell:
+            "MPLBACKEND=Agg {PY} -m magt_theory.benchmark_report {input} "
+            "--figure paper_figures/{wildcards.cfg}/benchmark_scatter > {log} 2>&1"
