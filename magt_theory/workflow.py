@@ -13,12 +13,12 @@ import itertools
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from . import experiments
+from ._io import atomic_write_with
 
 log = logging.getLogger(__name__)
 
@@ -111,24 +111,12 @@ def points(config: dict, experiment: str) -> dict[str, dict]:
 def atomic_write(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write ``df`` to ``path`` (.parquet or .csv) through a temp file and a rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        elif path.suffix == ".csv":
-            df.to_csv(tmp, index=False)
-        else:
-            raise ValueError(f"path must end in .parquet or .csv; got {path.name!r}")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    if path.suffix == ".parquet":
+        atomic_write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
+    elif path.suffix == ".csv":
+        atomic_write_with(path, lambda tmp: df.to_csv(tmp, index=False))
+    else:
+        raise ValueError(f"path must end in .parquet or .csv; got {path.name!r}")
 
 
 def aggregate(inputs, out: str | os.PathLike) -> pd.DataFrame:

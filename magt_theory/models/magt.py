@@ -43,7 +43,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from tqdm.auto import tqdm
 
 from .. import smoothing
 from .._validation import as_points, check_in_open_interval, check_int, check_positive
+from .._io import atomic_write_with
 from .mlp import ACTIVATIONS, MLP, resolve_dtype
 from .proposals import (
     PROPOSALS,
@@ -952,21 +952,13 @@ class MAGT:
             "seconds": float(getattr(self, "seconds_", 0.0)),
             "torch_version": str(torch.__version__),
         }
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".magt-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        def write(tmp):
+            with open(tmp, "wb") as fh:
                 torch.save(payload, fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+
+        atomic_write_with(path, write)
 
     @classmethod
     def load(cls, path, device: str | None = None) -> MAGT:
