@@ -320,14 +320,14 @@ def fig_chargen_euler(df):
     sub = df[df["quantity"].isin(["euler_error", "w2"])].copy()
     if sub.empty:
         raise ValueError("quantities euler_error / w2 are absent from the results")
-    sub["T"] = sub["T"].map(lambda v: f"T={v:g}")
+    sub["T"] = sub["T"].map(lambda v: f"{v:g}")
     g = sns.relplot(data=sub, x="K", y="value", hue="quantity", col="T", row="manifold",
                     kind="line", marker="o", errorbar=("ci", 95), height=2.6, aspect=1.1,
                     facet_kws={"sharey": False})
     for (m, tl), ax in g.axes_dict.items():
         ax.set_xscale("log")
         ax.set_yscale("log")
-        cell = df[(df["manifold"] == m) & (df["T"].map(lambda v: f"T={v:g}") == tl)]
+        cell = df[(df["manifold"] == m) & (df["T"].map(lambda v: f"{v:g}") == tl)]
         e = cell[cell["quantity"] == "euler_error"].groupby("K")["value"].mean()
         fl = cell[cell["quantity"] == "w2_noise_floor"]["value"].mean()
         if len(e):
@@ -358,10 +358,11 @@ def fig_chargen_n(df):
     for m, ax in g.axes_dict.items():
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         fl = floor[floor["manifold"] == m].groupby("n")["value"].mean()
         if len(fl):
-            ax.plot(fl.index, fl.values, color="k", ls=":", lw=1, label="W2 noise floor")
-            ax.legend(fontsize=6)
+            ax.plot(fl.index, fl.values, color="k", ls=":", lw=1)
+            ax.text(fl.index[0], fl.values[0], "W2 noise floor", fontsize=6, va="bottom")
     g.set_axis_labels("training points n", "W2 / coupled RMS")
     g.figure.suptitle("Characteristic generator vs n: W2 and its error terms", y=1.03,
                       fontsize=9)

@@ -30,7 +30,7 @@ wildcard_constraints:
     cfg=NAME,
     experiment="|".join(EXPS),
     point="[^/]+",
-    fig="|".join(FIGS),
+    fig="|".join(FIGS) or "(?!)",
 
 
 rule point:

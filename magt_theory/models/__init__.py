@@ -7,6 +7,9 @@
 * :mod:`~magt_theory.models.diffusion` -- VP DDIM / DDPM / DPM-Solver++ samplers, oracle and
   learned scores.
 * :mod:`~magt_theory.models.flow_matching` -- conditional flow matching (linear path).
+* :mod:`~magt_theory.models.chargen` -- characteristic generator [CharGen].
+* :mod:`~magt_theory.models.proximal_flow` -- W1+W2 proximal generative flow [W1W2].
+* :mod:`~magt_theory.models.wgan` -- WGAN-GP baseline.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from .magt import (
     snis_mean,
     snis_score,
 )
-from . import diffusion, flow_matching
+from . import chargen, diffusion, flow_matching, proximal_flow, wgan
 from .mlp import ACTIVATIONS, MLP
 from .proposals import (
     BASES,
