@@ -57,6 +57,7 @@ import torch
 from torch import nn
 
 from .. import _xp
+from ._step import optimizer_step
 from .._validation import as_points, as_rng, check_int, check_positive
 
 log = logging.getLogger(__name__)
@@ -454,13 +455,7 @@ def train_score_network(data, *, t_min: float = 1e-4, t_max: float = 0.9999, ste
             c_out = s * net.sigma_data / torch.sqrt(s * s + net.sigma_data**2)
             x0 = net._x0_batched_t(y, t)
             loss = (((x0 - y0) / c_out[:, None]) ** 2).sum(1).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError("score-network training produced a non-finite loss")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            net.train_losses_.append(float(loss.detach()))
+            optimizer_step(loss, opt, sched, net.train_losses_, "score-network")
         net.eval()
     log.info("trained ScoreNetwork: %d steps, final loss %.4g", steps, net.train_losses_[-1])
     return net

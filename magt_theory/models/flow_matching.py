@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from .. import _xp
+from ._step import optimizer_step
 from .._validation import as_points, check_int, check_positive
 from .diffusion import SamplerOutput, _check_init, _finite, prior_noise
 
@@ -187,13 +188,7 @@ def train_flow_matching(data, *, steps: int = 2000, batch_size: int = 512, lr: f
             s = torch.rand(x1.shape[0], dtype=x1.dtype)
             xs = (1 - s)[:, None] * z + s[:, None] * x1
             loss = ((net(xs, s) - (x1 - z)) ** 2).sum(1).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError("flow-matching training produced a non-finite loss")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            net.train_losses_.append(float(loss.detach()))
+            optimizer_step(loss, opt, sched, net.train_losses_, "flow-matching")
         net.eval()
     return net
 
