@@ -1,21 +1,36 @@
-"""Log-log slope fits with bootstrap CIs, comparison with predicted exponents, verdict table.
+"""Log-log slope fits with CIs, comparison with the bounds' own slopes, verdict table.
 
 A measured quantity ``m`` swept over ``x`` (``n``, ``K``, ``sigma``, ``t`` ...) is summarised by
-the OLS slope of ``log m`` on ``log x`` and a percentile bootstrap CI; the CI is then compared
-with the slope that :mod:`magt_theory.bounds` derives from the theorem (DESIGN.md,
-"verdicts.csv").
+the OLS slope of ``log m`` on ``log x`` with a confidence interval: a cluster bootstrap over
+seeds when there are at least :data:`MIN_CLUSTERS` seeds, else the OLS t-interval (Student t
+with ``n - 2`` degrees of freedom) over the (swept value, seed) points. The interval is compared
+with the slope that :mod:`magt_theory.bounds` derives from the theorem: for a bound, by default
+the bound's own slope over the fitted points (:meth:`magt_theory.bounds.Bound.range_slope`,
+constants and log factors included), with the asymptotic exponent kept in the note.
 
-Verdict rules (:func:`verdict`), with ``[lo, hi]`` the CI, ``p`` the predicted slope and ``b``
-the stated band:
+Decision rule (:func:`verdict`). ``[lo, hi]`` is the CI, ``p`` the predicted slope, ``b`` the
+claim's band (one per claim, justified where the claim is declared in
+:mod:`magt_theory.claims`):
 
-- *inconclusive* when ``hi - lo`` exceeds ``max_ci_width`` (default ``4 b``): too noisy to judge;
-- claim ``"rate"``: *consistent* when ``lo - b <= p <= hi + b``, else *inconsistent*;
-- claim ``"bound"`` (``m <= C x^p`` in the limit where the bound matters): for ``x -> oo``
-  (direction ``"large"``) the bound needs ``slope <= p``, so it is *inconsistent* only when
-  ``lo > p + b``; for ``x -> 0`` (direction ``"small"``, e.g. ``sigma``) it needs
-  ``slope >= p``, *inconsistent* only when ``hi < p - b``; otherwise *consistent*;
-- ``tight`` = not inconclusive and ``lo - b <= p <= hi + b``. A consistent, non-tight bound is
-  loose by the factor ``x^(p - slope)`` (e.g. "loose by sigma^-2.9 as sigma -> 0").
+=====================  ===================  ================  ================  ==========================  ==============================
+claim                  allowed slopes A     inconsistent      consistent        inconclusive                tight
+=====================  ===================  ================  ================  ==========================  ==============================
+rate ``~ x^p``         ``[p-b, p+b]``       ``hi < p-b`` or   ``[lo, hi]``      the CI overlaps A and       consistent and
+                                            ``lo > p+b``      inside A          sticks out of it            ``[lo, hi]`` in ``[p-b/2, p+b/2]``
+bound, ``x -> oo``     ``(-oo, p+b]``       ``lo > p+b``      ``hi <= p+b``     ``lo <= p+b < hi``          consistent and ``lo >= p-b``
+bound, ``x -> 0``      ``[p-b, oo)``        ``hi < p-b``      ``lo >= p-b``     ``lo < p-b <= hi``          consistent and ``hi <= p+b``
+=====================  ===================  ================  ================  ==========================  ==============================
+
+*Inconsistent* whenever the CI and what the claim allows are disjoint, whatever the CI width;
+*inconclusive* only when the CI neither lies inside the allowed set nor misses it. ``tight``
+is not a synonym of consistent: for a bound it says the bound's own slope is attained (a
+consistent, non-tight bound is loose by ``x^(p - slope)``); for a rate that the CI sits in the
+half band. An optional ``max_ci_width`` can only turn *consistent* into *inconclusive*.
+
+Two more verdict values appear in ``verdicts.csv``: ``exact`` (an identity that holds to
+round-off, e.g. by symmetry, backed by a unit test) and ``diagnostic`` (a value reported
+without a verdict, because no negative control was shown to make the row fail: see
+:class:`VerdictSpec` ``control``).
 """
 
 from __future__ import annotations
@@ -42,6 +57,8 @@ __all__ = [
     "VerdictSpec",
     "verdict_rows",
     "VERDICT_COLUMNS",
+    "VERDICTS",
+    "t_interval",
 ]
 
 #: fewest seeds for the cluster (per-seed) bootstrap; with fewer, the percentile bootstrap over
@@ -61,9 +78,14 @@ VERDICT_COLUMNS = [
     "claim",
     "verdict",
     "tight",
+    "direction",
+    "control",
     "note",
 ]
-"""Columns of ``verdicts.csv``, in order (DESIGN.md)."""
+"""Columns of ``verdicts.csv``, in order. ``direction`` is the direction of the injected error
+relative to the manifold (``tangent``, ``normal``, ``mixed``; empty when the claim does not
+depend on one); ``control`` names the negative control that a test shows turning the row
+``inconsistent`` (empty for ``diagnostic`` rows)."""
 
 _BASE_COLUMNS = {
     "experiment", "manifold", "d", "D", "seed", "quantity", "value", "ci_low", "ci_high"
@@ -91,7 +113,7 @@ class FitResult:
     stderr : float
         OLS standard error of the slope (independent-errors formula; for reference).
     level : float
-    method : {"pairs", "cluster"}
+    method : {"pairs", "cluster", "t"}
     n_boot : int
         Bootstrap replicates used (degenerate resamples with one distinct x are dropped).
     """
@@ -243,6 +265,49 @@ def fit_slope(
     )
 
 
+def t_interval(x, y, level: float = 0.95) -> FitResult:
+    """Log-log OLS slope with the Student-t interval ``slope +- t_{n-2} se``.
+
+    .. math:: \\hat b \\pm t_{n-2,\\,(1+\\text{level})/2}\\;
+              \\frac{s}{\\sqrt{\\sum_i (\\log x_i - \\bar{\\ell}_x)^2}}
+
+    Used instead of the cluster bootstrap when there are fewer than :data:`MIN_CLUSTERS`
+    seeds (a bootstrap over two or three seeds has a handful of distinct resamples and a
+    degenerate interval). The points are the (swept value, seed) means.
+
+    Parameters
+    ----------
+    x, y : (n,) array_like, > 0, n >= 3 with at least 2 distinct x
+    level : float in (0, 1)
+
+    Returns
+    -------
+    FitResult
+        ``method = "t"``, ``n_boot = 0``, ``n_groups = None``.
+    """
+    xa = _as_positive_1d(x, "x")
+    ya = _as_positive_1d(y, "y")
+    if xa.size != ya.size:
+        raise ValueError(f"x and y must have the same length; got {xa.size} and {ya.size}")
+    if xa.size < 3:
+        raise ValueError(f"x and y need at least 3 points for a slope with a CI; got {xa.size}")
+    if np.unique(xa).size < 2:
+        raise ValueError("x must take at least 2 distinct values")
+    try:
+        level = float(level)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"level must be a real number in (0, 1); got {level!r}") from exc
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1); got {level!r}")
+    reg = stats.linregress(np.log(xa), np.log(ya))
+    se = float(reg.stderr) if np.isfinite(reg.stderr) else 0.0
+    half = float(stats.t.ppf((1.0 + level) / 2.0, xa.size - 2)) * se
+    return FitResult(slope=float(reg.slope), intercept=float(reg.intercept),
+                     ci_low=float(reg.slope) - half, ci_high=float(reg.slope) + half,
+                     n_points=int(xa.size), n_groups=None, stderr=se, level=level,
+                     method="t", n_boot=0)
+
+
 class RateFit:
     """scikit-learn-style wrapper of :func:`fit_slope`.
 
@@ -277,6 +342,15 @@ class RateFit:
 # --------------------------------------------------------------------------------------------
 _DIRECTIONS = {"large": "large", "oo": "large", "inf": "large", "small": "small", "0": "small"}
 
+#: verdict values of ``verdicts.csv``: the three of :func:`verdict`, plus ``exact`` (an identity
+#: that holds to round-off, backed by a unit test) and ``diagnostic`` (a value with no verdict:
+#: no negative control was shown to make it fail)
+VERDICTS = ("consistent", "inconsistent", "inconclusive", "exact", "diagnostic")
+
+#: values of the ``direction`` column (the direction of an injected error relative to the
+#: manifold; empty when the claim does not depend on one)
+ERROR_DIRECTIONS = ("tangent", "normal", "mixed", "")
+
 
 def _fmt(v: float) -> str:
     return f"{v:.3g}"
@@ -291,11 +365,22 @@ def verdict(
     max_ci_width: float | None = None,
     var: str = "x",
 ) -> tuple[str, bool, str]:
-    """Compare a fitted slope with a predicted one.
+    """Compare a fitted slope with a predicted one (the decision table of the module docstring).
 
-    See the module docstring for the rules. For a bound ``m <= C x^p``: as ``x -> oo`` the
-    measured slope must not exceed ``p``; as ``x -> 0`` it must not be below ``p`` (the
-    measurement may not blow up faster than the bound).
+    With ``[lo, hi]`` the CI, ``p`` the predicted slope and ``b`` the band, the claim allows
+    the slopes ``A``: ``[p - b, p + b]`` for a rate, ``(-oo, p + b]`` for a bound as
+    ``var -> oo`` and ``[p - b, oo)`` for a bound as ``var -> 0`` (the measurement may not
+    outgrow the bound where it matters). Then
+
+    * *inconsistent* when ``[lo, hi]`` and ``A`` are disjoint, however wide the CI;
+    * *consistent* when ``[lo, hi]`` lies inside ``A``;
+    * *inconclusive* otherwise (the CI overlaps ``A`` and sticks out of it);
+    * ``tight``: consistent and the CI lies in ``[p - b, p + b]`` for a bound (the bound's
+      own slope is attained), in ``[p - b/2, p + b/2]`` for a rate (the rate is pinned down,
+      not merely allowed).
+
+    The rule is monotone: shrinking the CI never turns a decisive verdict into another one, and
+    shifting it towards the allowed side never turns *consistent* into *inconsistent*.
 
     Parameters
     ----------
@@ -304,12 +389,13 @@ def verdict(
         Predicted slope (a sympy number is accepted).
     claim : {"rate", "bound"}
     band : float, >= 0
-        Slack on the slope (model error, pre-asymptotic curvature).
+        Slack on the slope (pre-asymptotic curvature, estimator bias); each caller states why.
     direction : {"large", "small"}
         Where the bound matters: ``"large"`` = ``var -> oo`` (n, K), ``"small"`` = ``var -> 0``
         (sigma, t). Only used for ``claim="bound"``.
     max_ci_width : float, optional
-        CI width above which the verdict is "inconclusive"; default ``4 * band``.
+        If given, a CI wider than this cannot be *consistent* (it becomes *inconclusive*); it
+        never prevents *inconsistent*. Default: no limit.
     var : str
         Name of the swept variable, for the note.
 
@@ -344,30 +430,43 @@ def verdict(
             f"direction must be 'large' (var -> oo) or 'small' (var -> 0); got {direction!r}"
         )
     direction = _DIRECTIONS[direction]
-    limit = max_ci_width if max_ci_width is not None else 4.0 * band
-    limit = float(limit)
-    if not limit > 0:
-        raise ValueError(f"max_ci_width must be > 0 (default 4*band needs band > 0); got {limit!r}")
+    if max_ci_width is not None:
+        max_ci_width = float(max_ci_width)
+        if not max_ci_width > 0:
+            raise ValueError(f"max_ci_width must be > 0 or None; got {max_ci_width!r}")
 
-    covers = (lo - band) <= p <= (hi + band)
     kind = "rate" if claim == "rate" else "bound"
     meas = f"measured slope {_fmt(a)} [{_fmt(lo)}, {_fmt(hi)}] vs {kind} {_fmt(p)} in {var}"
     towards = f"{var} -> oo" if direction == "large" else f"{var} -> 0"
+    too_wide = max_ci_width is not None and hi - lo > max_ci_width
+    wide = (f"; CI wider than {_fmt(max_ci_width)} cannot confirm" if too_wide else "")
 
-    if hi - lo > limit:
-        return ("inconclusive", False,
-                f"CI too wide to judge (width {_fmt(hi - lo)} > {_fmt(limit)}): {meas}")
     if claim == "rate":
-        if covers:
-            return "consistent", True, f"rate matches within band {_fmt(band)}: {meas}"
-        return ("inconsistent", False,
-                f"rate differs by {_fmt(a - p)} (band {_fmt(band)}): {meas}")
-    violated = (lo > p + band) if direction == "large" else (hi < p - band)
+        a_lo, a_hi = p - band, p + band
+        if hi < a_lo or lo > a_hi:
+            return ("inconsistent", False,
+                    f"rate excluded: CI outside [{_fmt(a_lo)}, {_fmt(a_hi)}] (band {_fmt(band)}); "
+                    f"{meas}")
+        if a_lo <= lo and hi <= a_hi and not too_wide:
+            tight = p - band / 2 <= lo and hi <= p + band / 2
+            return "consistent", bool(tight), f"rate confirmed within band {_fmt(band)}: {meas}"
+        return ("inconclusive", False,
+                f"CI overlaps the allowed [{_fmt(a_lo)}, {_fmt(a_hi)}] but is not inside it: "
+                f"{meas}{wide}")
+    if direction == "large":
+        violated, holds = lo > p + band, hi <= p + band
+        edge = f"<= {_fmt(p + band)}"
+    else:
+        violated, holds = hi < p - band, lo >= p - band
+        edge = f">= {_fmt(p - band)}"
     if violated:
         return ("inconsistent", False,
                 f"bound violated: {meas}; the measurement outgrows the bound by "
                 f"{var}^{_fmt(a - p)} as {towards}")
-    if covers:
+    if not holds or too_wide:
+        return ("inconclusive", False,
+                f"CI straddles the allowed edge (slope {edge}, band {_fmt(band)}): {meas}{wide}")
+    if p - band <= lo and hi <= p + band:
         return "consistent", True, f"bound holds and is tight (band {_fmt(band)}): {meas}"
     return ("consistent", False,
             f"bound holds but is loose: {meas} (loose by {var}^{_fmt(p - a)} as {towards})")
@@ -408,14 +507,35 @@ class VerdictSpec:
         A quantity of the same experiment giving the noise floor at each point (e.g.
         ``w2_noise_floor``). Swept values whose mean measurement is within ``floor_factor``
         of the mean floor are excluded, and the note says so.
-    floor_factor : float
+    floor_factor : float, >= 3
+        Default 3: a point within a factor 2 of the floor still carries a bias of order the
+        floor itself (``W2^2`` of independent errors add), which flattens the slope.
     direction : {"large", "small"}, optional
         Default: where the bound matters for this variable (``Bound.regime``).
-    predicted : {"local", "asymptotic"}
-        ``"local"``: the symbolic slope evaluated at the geometric mean of the fitted swept
-        values (what a finite-range fit sees when log factors are present);
-        ``"asymptotic"``: its limit in ``direction``.
+    predicted : {"range", "local", "asymptotic"}
+        ``"range"`` (default): the bound's own slope over the fitted swept values
+        (:meth:`magt_theory.bounds.Bound.range_slope`: the OLS slope of ``log B`` at the same
+        points, constants and log factors included); ``"local"``: the symbolic slope at the
+        geometric mean of those values; ``"asymptotic"``: its limit in ``direction``. The
+        asymptotic slope is written in the note whenever sympy can take it.
     max_ci_width : float, optional
+        See :func:`verdict` (can only turn *consistent* into *inconclusive*).
+    control : str, optional
+        Name of the negative control (an experiment's ``control`` parameter) that a test shows
+        turning this row *inconsistent*. Without one the row is a **diagnostic**: the slope and
+        CI are reported, the verdict column says ``diagnostic``.
+    claim : {"rate", "bound"}, optional
+        Overrides the bound's own claim kind (default: ``Bound.claim``).
+    error_direction : {"tangent", "normal", "mixed", ""}, optional
+        Value of the ``direction`` column; by default taken from a ``direction`` column of the
+        results (a ``group_by`` key or a scalar ``filter``), else empty.
+
+    Examples
+    --------
+    The keyword sets of :data:`magt_theory.claims.SLOPE_CLAIMS` are these fields, e.g.::
+
+        dict(quantity="w2", swept="n", bound="magt_corollary2", substitutions={"eta": 8},
+             floor_quantity="w2_noise_floor", band=0.1, control="shuffled_labels")
     """
 
     experiment: str
@@ -430,10 +550,13 @@ class VerdictSpec:
     band: float = 0.1
     fit_range: tuple | None = None
     floor_quantity: str | None = None
-    floor_factor: float = 2.0
+    floor_factor: float = 3.0
     direction: str | None = None
-    predicted: str = "local"
+    predicted: str = "range"
     max_ci_width: float | None = None
+    control: str | None = None
+    claim: str | None = None
+    error_direction: str | None = None
 
     def __post_init__(self):
         for name in ("experiment", "quantity", "swept", "bound"):
@@ -449,15 +572,26 @@ class VerdictSpec:
             )
         if not np.isfinite(self.band) or self.band < 0:
             raise ValueError(f"VerdictSpec.band must be >= 0; got {self.band!r}")
-        if not (np.isfinite(self.floor_factor) and self.floor_factor >= 1):
-            raise ValueError(f"VerdictSpec.floor_factor must be >= 1; got {self.floor_factor!r}")
+        if not (np.isfinite(self.floor_factor) and self.floor_factor >= 3):
+            raise ValueError(f"VerdictSpec.floor_factor must be >= 3 (a floor factor below 3 "
+                             f"biases slopes); got {self.floor_factor!r}")
+        if self.control is not None and (not isinstance(self.control, str) or not self.control):
+            raise TypeError(f"VerdictSpec.control must be a non-empty str or None; "
+                            f"got {self.control!r}")
+        if self.claim is not None and self.claim not in {"rate", "bound"}:
+            raise ValueError(f"VerdictSpec.claim must be 'rate', 'bound' or None; "
+                             f"got {self.claim!r}")
+        if self.error_direction is not None and self.error_direction not in ERROR_DIRECTIONS:
+            raise ValueError(f"VerdictSpec.error_direction must be one of {ERROR_DIRECTIONS}; "
+                             f"got {self.error_direction!r}")
         if self.direction is not None and self.direction not in _DIRECTIONS:
             raise ValueError(
                 f"VerdictSpec.direction must be 'large' or 'small'; got {self.direction!r}"
             )
-        if self.predicted not in {"local", "asymptotic"}:
+        if self.predicted not in {"range", "local", "asymptotic"}:
             raise ValueError(
-                f"VerdictSpec.predicted must be 'local' or 'asymptotic'; got {self.predicted!r}"
+                f"VerdictSpec.predicted must be 'range', 'local' or 'asymptotic'; "
+                f"got {self.predicted!r}"
             )
         if self.fit_range is not None and (len(self.fit_range) != 2):
             raise ValueError(f"VerdictSpec.fit_range must be (low, high); got {self.fit_range!r}")
@@ -499,11 +633,16 @@ def _apply_filter(frame: pd.DataFrame, flt: Mapping) -> pd.DataFrame:
     return frame
 
 
-def _nan_row(spec, bnd, manifold, note):
+def _claim(spec, bnd) -> str:
+    return spec.claim or bnd.claim
+
+
+def _nan_row(spec, bnd, manifold, note, err_dir=""):
     return dict(experiment=spec.experiment, manifold=manifold, quantity=spec.quantity,
                 swept=spec.swept, fitted_slope=np.nan, ci_low=np.nan, ci_high=np.nan,
-                predicted_slope=np.nan, source=bnd.source, claim=bnd.claim,
-                verdict="inconclusive", tight=False, note=note)
+                predicted_slope=np.nan, source=bnd.source, claim=_claim(spec, bnd),
+                verdict="inconclusive" if spec.control else "diagnostic", tight=False,
+                direction=err_dir, control=spec.control or "", note=note)
 
 
 def _context(spec, bnd, grp: pd.DataFrame) -> dict:
@@ -523,6 +662,24 @@ def _predicted(spec, bnd, ctx: dict, x: np.ndarray, direction: str) -> tuple[flo
     slope_expr = bnd.slope(spec.var)
     needed = {s.name for s in slope_expr.free_symbols} - {spec.var}
     missing = sorted(needed - set(ctx))
+    if spec.predicted == "range":
+        if missing:
+            raise ValueError(f"spec {spec.experiment}/{spec.quantity}: the slope of {bnd.name} in "
+                             f"{spec.var} depends on {missing}; give them in substitutions")
+        sec, smin, smax = bnd.range_slope(spec.var, np.unique(x), at={k: ctx[k] for k in needed})
+        how = ""
+        if not bnd.is_constant_slope(spec.var):
+            how = (f"; predicted = the bound's own slope over {spec.var} in "
+                   f"[{np.min(x):.3g}, {np.max(x):.3g}] (local slope {smin:.3g} to {smax:.3g})")
+            try:
+                asym = bnd.asymptotic_slope(spec.var, direction,
+                                            at={k: ctx[k] for k in needed} or None)
+                if not asym.free_symbols:
+                    towards = "oo" if direction == "large" else "0"
+                    how += f"; asymptotic exponent {float(asym):.3g} as {spec.var} -> {towards}"
+            except (ValueError, NotImplementedError):  # sympy could not take the limit
+                pass
+        return sec, how
     if spec.predicted == "local":
         if missing:
             raise ValueError(f"spec {spec.experiment}/{spec.quantity}: the slope of {bnd.name} in "
@@ -547,7 +704,7 @@ def _predicted(spec, bnd, ctx: dict, x: np.ndarray, direction: str) -> tuple[flo
     return float(value), f"; predicted = asymptotic slope as {spec.var} -> {towards}"
 
 
-def _one_group(spec, bnd, key_desc, grp, floor_df, n_boot, seed, level, manifold):
+def _one_group(spec, bnd, key_desc, grp, floor_df, n_boot, seed, level, manifold, err_dir=""):
     notes = [key_desc] if key_desc else []
     sw = spec.swept
     cell_means = grp.groupby(sw)["value"].mean()
@@ -578,28 +735,37 @@ def _one_group(spec, bnd, key_desc, grp, floor_df, n_boot, seed, level, manifold
     pts = use.groupby([sw, "seed"], as_index=False)["value"].mean()
     if kept.size < 3 or len(pts) < 3:
         notes.append(f"too few points to fit ({kept.size} {sw} values)")
-        return _nan_row(spec, bnd, manifold, "; ".join(notes))
+        return _nan_row(spec, bnd, manifold, "; ".join(notes), err_dir)
     n_seeds = pts["seed"].nunique()
     cluster = n_seeds >= MIN_CLUSTERS
+    xs, ys = pts[sw].to_numpy(np.float64), pts["value"].to_numpy(np.float64)
     try:
-        fit = fit_slope(pts[sw].to_numpy(np.float64), pts["value"].to_numpy(np.float64),
-                        n_boot=n_boot, seed=seed, level=level,
-                        groups=pts["seed"].to_numpy() if cluster else None)
+        if cluster:
+            fit = fit_slope(xs, ys, n_boot=n_boot, seed=seed, level=level,
+                            groups=pts["seed"].to_numpy())
+        else:
+            fit = t_interval(xs, ys, level=level)
     except ValueError as exc:
         where = f"{spec.experiment}/{spec.quantity} vs {sw} ({key_desc or manifold})"
         raise ValueError(f"{where}: {exc}") from exc
     if not cluster:
-        notes.append(f"{n_seeds} seed(s) < {MIN_CLUSTERS}: pairs bootstrap over (value, seed) points")
+        notes.append(f"{n_seeds} seed(s) < {MIN_CLUSTERS}: OLS t-interval over "
+                     f"{len(pts)} (value, seed) points")
     direction = _DIRECTIONS[spec.direction] if spec.direction else bnd.regime(spec.var)
     ctx = _context(spec, bnd, grp)
     pred, how = _predicted(spec, bnd, ctx, kept, direction)
-    v, tight, vnote = verdict(fit, pred, bnd.claim, band=spec.band, direction=direction,
+    claim = _claim(spec, bnd)
+    v, tight, vnote = verdict(fit, pred, claim, band=spec.band, direction=direction,
                               max_ci_width=spec.max_ci_width, var=spec.var)
+    if not spec.control:
+        vnote = f"diagnostic (no negative control shown to fail it; rule would say {v}): {vnote}"
+        v, tight = "diagnostic", False
     notes.insert(0, vnote + how)
     return dict(experiment=spec.experiment, manifold=manifold, quantity=spec.quantity, swept=sw,
                 fitted_slope=fit.slope, ci_low=fit.ci_low, ci_high=fit.ci_high,
-                predicted_slope=pred, source=bnd.source, claim=bnd.claim, verdict=v,
-                tight=bool(tight), note="; ".join(notes))
+                predicted_slope=pred, source=bnd.source, claim=claim, verdict=v,
+                tight=bool(tight), direction=err_dir, control=spec.control or "",
+                note="; ".join(notes))
 
 
 def verdict_rows(
@@ -615,8 +781,10 @@ def verdict_rows(
     For each spec: select the experiment and quantity, apply the filter, group by manifold (and
     ``D``), average replicates per (swept value, seed), drop points outside ``fit_range`` or
     near the noise floor, fit the log-log slope with a cluster bootstrap over seeds
-    (:func:`fit_slope`), derive the predicted slope from the bound
-    (:mod:`magt_theory.bounds`, with ``d``/``D`` from the manifold) and apply :func:`verdict`.
+    (:func:`fit_slope`; :func:`t_interval` with fewer than :data:`MIN_CLUSTERS` seeds), derive
+    the predicted slope from the bound (:mod:`magt_theory.bounds`, with ``d``/``D`` from the
+    manifold; by default its own slope over the fitted points) and apply :func:`verdict`. A
+    spec without ``control`` gives ``diagnostic`` rows.
 
     Parameters
     ----------
@@ -632,7 +800,7 @@ def verdict_rows(
     -------
     pandas.DataFrame
         Columns exactly :data:`VERDICT_COLUMNS`. Groups with fewer than 3 usable swept values
-        get NaN slopes, verdict "inconclusive" and a note saying why.
+        get NaN slopes, verdict "inconclusive" ("diagnostic" without a control) and a note.
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
@@ -698,8 +866,17 @@ def verdict_rows(
                     if k in floor_all.columns:
                         fmask &= (floor_all[k] == v).to_numpy()
                 floor_df = floor_all[fmask]
+            err_dir = spec.error_direction
+            if err_dir is None:
+                err_dir = ""
+                if "direction" in keys:
+                    err_dir = str(key[keys.index("direction")])
+                elif isinstance(spec.filter.get("direction"), str):
+                    err_dir = spec.filter["direction"]
             rows.append(_one_group(spec, bnd, key_desc, grp, floor_df, n_boot, seed, level,
-                                   manifold))
+                                   manifold, err_dir))
     out = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
     out["tight"] = out["tight"].astype(bool)
+    for col in ("direction", "control"):
+        out[col] = out[col].fillna("").astype(str)
     return out

@@ -126,19 +126,39 @@ def test_fit_slope_rejects_bad_input():
 # verdict
 # ---------------------------------------------------------------------------------------------
 def test_verdict_rate():
-    v, tight, note = verdict(_fit(-0.48, -0.52, -0.44), -0.5, "rate", band=0.05, var="n")
-    assert (v, tight) == ("consistent", True) and "rate matches" in note and "in n" in note
-    # band widens the CI: -0.5 is 0.04 outside [-0.46, -0.40], within band 0.05
-    assert verdict(_fit(-0.43, -0.46, -0.40), -0.5, "rate", band=0.05)[:2] == ("consistent", True)
-    # but not outside the band
+    # allowed [p - b, p + b] = [-0.55, -0.45]; CI [-0.53, -0.47] inside: consistent
+    v, tight, note = verdict(_fit(-0.5, -0.53, -0.47), -0.5, "rate", band=0.05, var="n")
+    assert (v, tight) == ("consistent", False) and "rate confirmed" in note and "in n" in note
+    # inside the half band [-0.525, -0.475]: tight
+    assert verdict(_fit(-0.5, -0.52, -0.48), -0.5, "rate", band=0.05)[:2] == ("consistent", True)
+    # CI overlaps the allowed interval and sticks out: neither confirmed nor excluded
+    v, tight, note = verdict(_fit(-0.48, -0.52, -0.44), -0.5, "rate", band=0.05)
+    assert (v, tight) == ("inconclusive", False) and "not inside" in note
+    # CI misses the allowed interval: excluded
     v, tight, note = verdict(_fit(-0.40, -0.43, -0.37), -0.5, "rate", band=0.05)
-    assert (v, tight) == ("inconsistent", False) and "differs" in note
-    v, tight, note = verdict(_fit(-0.6, -0.9, -0.3), -0.5, "rate", band=0.05)
-    assert (v, tight) == ("inconclusive", False) and "too wide" in note
-    # a documented max width overrides 4*band
-    assert verdict(_fit(-0.6, -0.9, -0.3), -0.5, "rate", band=0.05, max_ci_width=1.0)[0] == "consistent"
+    assert (v, tight) == ("inconsistent", False) and "excluded" in note
+    # a wide CI that covers p is inconclusive; a max width never rescues it
+    assert verdict(_fit(-0.6, -0.9, -0.3), -0.5, "rate", band=0.05)[0] == "inconclusive"
+    assert verdict(_fit(-0.6, -0.9, -0.3), -0.5, "rate", band=0.5, max_ci_width=0.2)[0] == \
+        "inconclusive"
+    assert verdict(_fit(-0.6, -0.9, -0.3), -0.5, "rate", band=0.5)[0] == "consistent"
     # mapping input works too
-    assert verdict({"slope": -0.5, "ci_low": -0.51, "ci_high": -0.49}, -0.5, "rate")[0] == "consistent"
+    assert verdict({"slope": -0.5, "ci_low": -0.51, "ci_high": -0.49}, -0.5, "rate")[0] == \
+        "consistent"
+
+
+def test_verdict_issue_counterexamples():
+    """The two cases a width-first rule called inconclusive are decisive: inconsistent."""
+    # a bound of slope -1 (n -> oo) against a measured +1 [0.7, 1.3]
+    v, tight, note = verdict(_fit(1.0, 0.7, 1.3), -1.0, "bound", band=0.1, direction="large")
+    assert (v, tight) == ("inconsistent", False) and "violated" in note
+    # a rate of 0 against a measured -1.75 [-2.0, -1.5]
+    v, tight, _ = verdict(_fit(-1.75, -2.0, -1.5), 0.0, "rate", band=0.1)
+    assert (v, tight) == ("inconsistent", False)
+    # however wide the CI, as long as it excludes what the claim allows
+    assert verdict(_fit(5.0, 0.7, 30.0), -1.0, "bound", band=0.1)[0] == "inconsistent"
+    assert verdict(_fit(-5.0, -30.0, -1.5), 0.0, "rate", band=0.1,
+                   max_ci_width=0.1)[0] == "inconsistent"
 
 
 def test_verdict_bound_large_direction():
@@ -154,6 +174,11 @@ def test_verdict_bound_large_direction():
     assert (v, tight) == ("consistent", True) and "tight" in note
     # within band above the bound is not a violation
     assert verdict(_fit(-0.35, -0.38, -0.32), -0.5, "bound", band=0.2, direction="large")[0] == "consistent"
+    # the CI straddles the allowed edge p + b = -0.4: inconclusive
+    v, _, note = verdict(_fit(-0.4, -0.6, -0.2), -0.5, "bound", band=0.1)
+    assert v == "inconclusive" and "straddles" in note
+    # a very wide CI entirely on the allowed side confirms the bound
+    assert verdict(_fit(-3.0, -6.0, -0.6), -0.5, "bound", band=0.1)[:2] == ("consistent", False)
 
 
 def test_verdict_bound_small_direction():
@@ -170,6 +195,8 @@ def test_verdict_bound_small_direction():
     assert (v, tight) == ("inconsistent", False) and "violated" in note
     v, tight, _ = verdict(_fit(-5.05, -5.2, -4.9), -5.0, "bound", band=0.2, direction="small")
     assert (v, tight) == ("consistent", True)
+    assert verdict(_fit(-5.0, -5.5, -4.5), -5.0, "bound", band=0.2, direction="small")[0] == \
+        "inconclusive"
 
 
 def test_verdict_rejects_bad_arguments():
@@ -181,7 +208,7 @@ def test_verdict_rejects_bad_arguments():
     with pytest.raises(ValueError, match="band"):
         verdict(fit, -1.0, "rate", band=-0.1)
     with pytest.raises(ValueError, match="max_ci_width"):
-        verdict(fit, -1.0, "rate", band=0.0)
+        verdict(fit, -1.0, "rate", band=0.0, max_ci_width=0.0)
     with pytest.raises(ValueError, match="predicted"):
         verdict(fit, float("nan"), "rate")
     with pytest.raises(ValueError, match="ci_low <= ci_high"):
@@ -230,41 +257,50 @@ def test_verdict_rows_schema_and_verdicts():
     df = _anchor_df(rng, sigmas=(0.05, 0.1, 0.2, 0.4))
     specs = [
         dict(experiment="anchor", quantity="anchor_mse", swept="K", bound="anchor_mc",
-             filter={"sigma": 0.1}),
+             filter={"sigma": 0.1}, control="c1"),
         dict(experiment="anchor", quantity="anchor_mse", swept="sigma", bound="anchor_mc",
-             filter={"K": 256}, band=0.2),
+             filter={"K": 256}, band=0.2, control="c2"),
         analysis.VerdictSpec(experiment="anchor", quantity="ess", swept="sigma", bound="ess",
-                             filter={"K": 1024}),
+                             filter={"K": 1024}, control="c3"),
     ]
     out = verdict_rows(df, specs, n_boot=1000)
     assert list(out.columns) == VERDICT_COLUMNS
     assert len(out) == 6 and out["tight"].dtype == bool
     k_rows = out[out["swept"] == "K"]
-    assert (k_rows["predicted_slope"] == -1.0).all()
+    assert np.allclose(k_rows["predicted_slope"], -1.0, atol=1e-12)
     assert (k_rows["verdict"] == "consistent").all() and k_rows["tight"].all()
     assert (k_rows["source"] == "MAGT Lemma 1").all() and (k_rows["claim"] == "bound").all()
     # MSE ~ sigma^-2 vs bound sigma^-(d+4): holds as sigma -> 0, loose by sigma^-(d+2)
     s_rows = out[(out["swept"] == "sigma") & (out["quantity"] == "anchor_mse")].set_index("manifold")
-    assert s_rows.loc["circle", "predicted_slope"] == -5.0
-    assert s_rows.loc["sphere", "predicted_slope"] == -6.0
+    assert s_rows.loc["circle", "predicted_slope"] == pytest.approx(-5.0, abs=1e-12)
+    assert s_rows.loc["sphere", "predicted_slope"] == pytest.approx(-6.0, abs=1e-12)
     assert (s_rows["verdict"] == "consistent").all() and not s_rows["tight"].any()
     assert "loose" in s_rows.loc["circle", "note"]
     assert re.search(r"loose by sigma\^-(2\.9|3)", s_rows.loc["circle", "note"])
     assert s_rows.loc["circle", "fitted_slope"] == pytest.approx(-2.0, abs=0.1)
     # ESS ~ K sigma^d: a rate with slope d from the manifold's d
     e_rows = out[out["quantity"] == "ess"].set_index("manifold")
-    assert e_rows.loc["circle", "predicted_slope"] == 1.0 and e_rows.loc["sphere", "predicted_slope"] == 2.0
+    assert np.allclose(e_rows.loc[["circle", "sphere"], "predicted_slope"], [1.0, 2.0], atol=1e-12)
     assert (e_rows["verdict"] == "consistent").all() and (e_rows["claim"] == "rate").all()
+    assert set(out["control"]) == {"c1", "c2", "c3"} and (out["direction"] == "").all()
+    # without a control the same rows are diagnostics: the fit is kept, no verdict
+    diag = verdict_rows(df, [dict(specs[0], control=None)], n_boot=1000)
+    assert (diag["verdict"] == "diagnostic").all() and (diag["control"] == "").all()
+    assert np.allclose(diag["fitted_slope"], k_rows["fitted_slope"])
+    assert diag["note"].str.contains("rule would say consistent").all()
 
 
 def test_verdict_rows_noise_floor_and_local_slope():
     rng = np.random.default_rng(SEED + 5)
     df = _w2_df(rng)
     spec = dict(experiment="sample_rate", quantity="w2", swept="n", bound="empirical_w",
-                floor_quantity="w2_noise_floor", floor_factor=1.5)
+                floor_quantity="w2_noise_floor", control="c")
+    with pytest.raises(ValueError, match="floor_factor must be >= 3"):
+        verdict_rows(df, [dict(spec, floor_factor=1.5)])
     row = verdict_rows(df, [spec], n_boot=1000).iloc[0]
-    # n = 2560 (w2 = 0.0198) and 10240 (0.02) sit at the floor and are dropped
-    assert "excluded 2 of 6 n values" in row["note"] and "2560, 10240" in row["note"]
+    # n = 2560 (w2 = 0.0198) and 10240 (0.02) sit at the floor and are dropped, and so is
+    # n = 640 (w2 = 0.0395 < 3 x 0.02)
+    assert "excluded 3 of 6 n values" in row["note"] and "640, 2560, 10240" in row["note"]
     assert row["verdict"] == "consistent" and row["tight"]
     assert row["fitted_slope"] == pytest.approx(-0.5, abs=0.05)
     # without the floor the plateau flattens the fit and the rate is rejected
@@ -272,10 +308,16 @@ def test_verdict_rows_noise_floor_and_local_slope():
     assert row2["verdict"] == "inconsistent" and row2["fitted_slope"] > -0.45
     # d = 2: predicted = local slope -1/2 + 1/(2 log n) at the geometric mean of the fitted n
     df2 = df.assign(d=2)
-    row3 = verdict_rows(df2, [spec], n_boot=1000).iloc[0]
-    n_mid = np.exp(np.mean(np.log([10, 40, 160, 640])))
+    row3 = verdict_rows(df2, [dict(spec, predicted="local")], n_boot=1000).iloc[0]
+    n_mid = np.exp(np.mean(np.log([10, 40, 160])))
     assert row3["predicted_slope"] == pytest.approx(-0.5 + 1 / (2 * np.log(n_mid)), rel=1e-12)
     assert "local slope" in row3["note"]
+    # default: the bound's own slope over the fitted n = OLS slope of log sqrt(log n / n)
+    row5 = verdict_rows(df2, [spec], n_boot=1000).iloc[0]
+    lx = np.log([10.0, 40.0, 160.0])
+    expect = stats.linregress(lx, 0.5 * (np.log(lx) - lx)).slope
+    assert row5["predicted_slope"] == pytest.approx(expect, rel=1e-10)
+    assert "asymptotic exponent -0.5" in row5["note"]
     row4 = verdict_rows(df2, [dict(spec, predicted="asymptotic")], n_boot=1000).iloc[0]
     assert row4["predicted_slope"] == -0.5
 
@@ -284,7 +326,7 @@ def test_verdict_rows_fit_range_and_too_few_points():
     rng = np.random.default_rng(SEED + 6)
     df = _w2_df(rng)
     spec = dict(experiment="sample_rate", quantity="w2", swept="n", bound="empirical_w",
-                fit_range=(None, 640))
+                fit_range=(None, 640), control="c")
     row = verdict_rows(df, [spec], n_boot=500).iloc[0]
     assert "fit range" in row["note"] and row["verdict"] == "consistent"
     few = verdict_rows(df, [dict(spec, fit_range=(100, 700))], n_boot=500).iloc[0]
