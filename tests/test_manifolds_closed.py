@@ -312,6 +312,43 @@ def test_checker_small_sigma_matches_mpmath(y):
     np.testing.assert_allclose(mean[0], ref_mean, atol=1e-12)
 
 
+def _mp_checker(y, s, dps=60):
+    """Posterior mean and log density of checker2d by mpmath (own cell enumeration)."""
+    with mp.workdps(dps):
+        y = [mp.mpf(float(v)) for v in y]
+        s = mp.mpf(float(s))
+        cells = [(i, j) for i in range(4) for j in range(4) if (i + j) % 2 == 0]
+        total, first = mp.mpf(0), [mp.mpf(0), mp.mpf(0)]
+        for i, j in cells:
+            lo = [mp.mpf(-2 + i), mp.mpf(-2 + j)]
+            zc, mc = mp.mpf(1), []
+            for d in range(2):
+                a, b = (lo[d] - y[d]) / s, (lo[d] + 1 - y[d]) / s
+                zd = _mp_mass(a, b)
+                zc *= zd
+                mc.append(y[d] + s * (mp.npdf(a) - mp.npdf(b)) / zd)
+            total += zc
+            first = [f + zc * m for f, m in zip(first, mc)]
+        logp = mp.log(total / 8)
+        return float(logp), np.array([float(f / total) for f in first])
+
+
+@pytest.mark.parametrize("dist", [1e3, 1e4, 1e5, 1e6])
+@pytest.mark.parametrize("s", [1e-3, 1.0])
+def test_checker_far_tails_match_mpmath(dist, s):
+    """Far from the board (distance 1e3 to 1e6): Mills-ratio tails vs mpmath at 60 digits.
+
+    Before the Mills-ratio form the mean at distance 1000, sigma 1e-3 was off by 0.09."""
+    M = mt.manifolds.make("checker2d")
+    for direction in ([1.0, 0.0], [0.6, -0.8], [-1.0, -1.0], [0.3, 2.0]):
+        y = dist * np.array(direction) / np.linalg.norm(direction)
+        mean, logp, cov = M.posterior(y[None], sigma=s, cov=True)
+        ref_logp, ref_mean = _mp_checker(y, s)
+        np.testing.assert_allclose(mean[0], ref_mean, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(logp[0], ref_logp, rtol=1e-13)
+        assert np.all(np.isfinite(cov)) and np.all(np.linalg.eigvalsh(cov[0]) >= -1e-30)
+
+
 def test_truncnorm_moments_match_scipy():
     a = np.array([-1.0, -3.0, 0.5, 5.0, 20.0, -25.0, -0.1])
     b = np.array([1.0, -2.0, 4.0, 6.0, 21.0, -24.0, 0.1])

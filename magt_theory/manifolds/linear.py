@@ -14,6 +14,7 @@ import scipy.special as sc
 from .. import _xp
 from .._validation import as_points, check_int, check_positive
 from ._base import Manifold, Posterior
+from ._quadrature import truncnorm_edge_moments
 from ._registry import register
 
 __all__ = ["GaussianSubspace", "Checker2D", "truncnorm_moments"]
@@ -132,13 +133,6 @@ class GaussianSubspace(Manifold):
 
 
 # ---------------------------------------------------------------------------- checkerboard
-def _log1mexp(x):
-    """``log(1 - exp(x))`` for ``x <= 0`` (Mächler's switch at ``-log 2``)."""
-    x = np.minimum(x, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.where(x > -np.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
-
-
 def truncnorm_moments(a, b):
     """Log mass, mean and variance of the standard normal restricted to ``[a, b]``.
 
@@ -146,10 +140,9 @@ def truncnorm_moments(a, b):
         E = \\frac{\\varphi(a) - \\varphi(b)}{Z},\\quad
         \\mathrm{Var} = 1 + \\frac{a\\varphi(a) - b\\varphi(b)}{Z} - E^2.
 
-    ``log Z`` is computed in the tail where the interval lies (``log_ndtr`` and ``log1mexp``),
-    so it is accurate for ``|a|, |b|`` up to ~``1e150``; the ratios ``phi/Z`` are formed in log
-    space. The variance of an interval far in a tail suffers cancellation: its absolute error is
-    about ``1e-16 * max(a^2, b^2)`` (clipped at 0).
+    Mills-ratio form without cancellation (:func:`._quadrature.truncnorm_edge_moments`), accurate
+    for ``|a|, |b|`` up to ~``1e150``; the mean is ``edge + offset`` (exact to rounding of the
+    edge).
 
     Parameters
     ----------
@@ -160,22 +153,9 @@ def truncnorm_moments(a, b):
     -------
     log_z, mean, var : ndarray
     """
+    log_z, at_b, off, var = truncnorm_edge_moments(a, b)
     a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-    flip = a > 0  # reflect intervals in the right tail to the left tail
-    lo = np.where(flip, -b, a)
-    hi = np.where(flip, -a, b)
-    # now hi <= 0 (left tail) or lo < 0 < hi (straddles 0)
-    ln_hi, ln_lo = sc.log_ndtr(hi), sc.log_ndtr(lo)
-    tail = ln_hi + _log1mexp(ln_lo - ln_hi)
-    with np.errstate(divide="ignore"):
-        mid = np.log(np.maximum(sc.ndtr(hi) - sc.ndtr(lo), 0.0))
-    log_z = np.where(hi <= 0, tail, mid)
-    ra = np.exp(-0.5 * lo * lo - 0.5 * _LOG_2PI - log_z)
-    rb = np.exp(-0.5 * hi * hi - 0.5 * _LOG_2PI - log_z)
-    mean = ra - rb
-    var = np.maximum(1.0 + lo * ra - hi * rb - mean * mean, 0.0)
-    mean = np.clip(mean, lo, hi)
-    return log_z, np.where(flip, -mean, mean), var
+    return log_z, np.where(at_b, b, a) + off, var
 
 
 @register
@@ -262,11 +242,21 @@ class Checker2D(Manifold):
     def _posterior(self, y, s, cov):
         a = (self.cell_lo[None] - y[:, None, :]) / s  # (n, C, 2)
         b = (self.cell_hi[None] - y[:, None, :]) / s
-        log_z, m_std, v_std = truncnorm_moments(a, b)
-        lw = np.sum(log_z, axis=2)  # (n, C)
-        lse = sc.logsumexp(lw, axis=1)
-        w = np.exp(lw - lse[:, None])
-        means_c = np.clip(y[:, None, :] + s * m_std, self.cell_lo[None], self.cell_hi[None])
+        # Mills-ratio form: each cell's mean is its near edge plus s times an offset, so a query
+        # far from the board (dist / s up to ~1e150) loses nothing to cancellation
+        log_z, at_b, off, v_std = truncnorm_edge_moments(a, b)
+        # log weights relative to each coordinate's best cell before summing the coordinates:
+        # log_z ~ -dist^2 / 2 s^2 can exceed 1e12, where adding the other coordinate's O(1)
+        # term would round it away; normalise explicitly for the same reason
+        mx_i = log_z.max(axis=1, keepdims=True)  # (n, 1, 2)
+        lw = np.sum(log_z - mx_i, axis=2)  # (n, C)
+        mx = lw.max(axis=1)
+        w = np.exp(lw - mx[:, None])
+        tot = w.sum(axis=1)
+        w /= tot[:, None]
+        lse = mx + np.log(tot) + np.sum(mx_i[:, 0, :], axis=1)
+        edge = np.where(at_b, self.cell_hi[None], self.cell_lo[None])
+        means_c = np.clip(edge + s * off, self.cell_lo[None], self.cell_hi[None])
         mean = np.einsum("nc,nci->ni", w, means_c)
         logp = lse - np.log(self.area)
         c = None
