@@ -48,6 +48,8 @@ __all__ = [
     "off_manifold_rate",
     "principal_angles",
     "sin_theta_max",
+    "LawDistance",
+    "wasserstein_to_law",
 ]
 
 logger = logging.getLogger(__name__)
@@ -592,3 +594,7 @@ def sin_theta_max(A, B) -> np.ndarray:
     ``E_d``: ``sin theta_max = |(I - T T^T) E_d|_2`` (THEORY.md §5, CdC). Shape ``(n,)``.
     """
     return np.sin(principal_angles(A, B)[:, -1])
+
+
+# one-sample W2 to a known manifold's exact law (its own module: magt_theory.law_distance)
+from .law_distance import LawDistance, wasserstein_to_law  # noqa: E402
