@@ -469,6 +469,23 @@ _ALL = [
         "grow as t -> 0, but no faster than 1/t.",
     ),
     Bound(
+        "pullback_w2_eps",
+        C * eps,
+        "MAGT Theorem 1 (linear response in eps)",
+        "rate",
+        "w2",
+        "W2(P_h*, P_h) ~ C eps for h = h* + eps delta (or a reparametrisation of size eps): "
+        "the eps-linearity that makes W2 / sqrt(J) an eps-free ratio.",
+    ),
+    Bound(
+        "pullback_fisher_eps",
+        C * eps**2,
+        "MAGT Theorem 1 (linear response in eps)",
+        "rate",
+        "fisher_J",
+        "J(p_t || p_t^h) ~ C eps^2 for a perturbation of size eps (the score moves linearly).",
+    ),
+    Bound(
         "magt_lsi",
         C_LSI * sp.sqrt(J),
         "MAGT Theorem 1 (LSI step)",

@@ -98,6 +98,8 @@ def test_expressions_match_theory_formulas():
         "smoothing_bias": lambda p: p["sigma"] * np.sqrt(p["D"]),
         "chargen_rate": lambda p: np.sqrt(p["n"] ** (-2 / (p["d"] + 3)) * np.log(p["n"]) ** 2),
         "chargen_rate_ambient": lambda p: np.sqrt(p["n"] ** (-2 / (p["D"] + 3)) * np.log(p["n"]) ** 2),
+        "pullback_w2_eps": lambda p: p["C"] * p["eps"],
+        "pullback_fisher_eps": lambda p: p["C"] * p["eps"] ** 2,
     }
     assert set(hand) == set(bounds.BOUNDS), "every registered bound needs a hand transcription here"
     for name, f in hand.items():
@@ -278,3 +280,49 @@ def test_bad_arguments_raise():
         bounds.e_mag(1.2, 1.0)
     with pytest.raises(ValueError, match="fisher"):
         bounds.e_mag(0.5, -1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# range_slope: the bound's own slope over the swept points
+# ---------------------------------------------------------------------------------------------
+def test_range_slope_is_the_ols_slope_of_the_log_bound():
+    """Against an independent numpy transcription of log B and an OLS fit (log factors in)."""
+    n = np.array([100.0, 316.0, 1000.0, 3162.0])
+    eta, d = 8.0, 1.0
+    a = (eta + 1) / (2 * eta + d)
+    log_b = -a * (np.log(n) - 5 * np.log(np.log(n)))  # (n / log^5 n)^-a, constants dropped
+    expect = stats.linregress(np.log(n), log_b).slope
+    sec, lo, hi = bounds.get("magt_corollary2").range_slope("n", n, at={"eta": eta, "d": d})
+    assert sec == pytest.approx(expect, rel=1e-12)
+    local = -a * (1 - 5 / np.log(n))  # d log B / d log n
+    assert (lo, hi) == (pytest.approx(local.min(), rel=1e-12), pytest.approx(local.max(), rel=1e-12))
+    # far from the asymptotic exponent -a = -0.53 over this range (the log^5 n factor)
+    assert sec > -0.2
+    # CharGen: n^{-1/(d+3)} log n
+    n2 = np.array([250.0, 500, 1000, 2000, 4000])
+    sec2, _, _ = bounds.get("chargen_rate").range_slope("n", n2, at={"d": 1})
+    expect2 = stats.linregress(np.log(n2), -np.log(n2) / 4 + np.log(np.log(n2))).slope
+    assert sec2 == pytest.approx(expect2, rel=1e-12)
+    # a pure power law: its exponent, whatever the points; constants do not matter
+    assert bounds.get("anchor_mc").range_slope("sigma", [0.1, 0.2, 0.7], at={"d": 2})[0] == \
+        pytest.approx(-6.0, abs=1e-12)
+    assert bounds.get("cdc_gap_ratio").range_slope("sigma", [0.01, 0.1])[0] == \
+        pytest.approx(-1.0, abs=1e-12)
+
+
+def test_range_slope_rejects_bad_input():
+    b = bounds.get("magt_corollary2")
+    with pytest.raises(ValueError, match="missing"):
+        b.range_slope("n", [10.0, 100.0], at={"d": 1})
+    with pytest.raises(ValueError, match="distinct"):
+        b.range_slope("n", [10.0, 10.0], at={"d": 1, "eta": 2})
+    with pytest.raises(ValueError, match="> 0"):
+        b.range_slope("n", [0.0, 10.0], at={"d": 1, "eta": 2})
+    assert bounds.get("ess").range_slope("n" if False else "K", [1.0, 4.0]) == \
+        pytest.approx((1.0, 1.0, 1.0))
+
+
+def test_upper_bounds_are_bounds():
+    """MAGT Corollary 2 and CharGen's rate are upper bounds ("<~"), judged as bounds."""
+    for name in ("magt_corollary2", "chargen_rate", "chargen_rate_ambient"):
+        assert bounds.get(name).claim == "bound"

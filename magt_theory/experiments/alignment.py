@@ -30,6 +30,11 @@ reports, as medians over the samples:
 
 The summary quantities are those of :func:`magt_theory.dynamics.alignment_table` (same seeds,
 same definitions); this experiment adds the full spectra and the singular-value ratio.
+
+Negative control (``control="score_scale"``): the sampler uses a score off by the factor
+``lambda = 1/2``, ``s' = lambda s`` (posterior mean ``lambda m + (1 - lambda) y / alpha``, its
+covariance ``lambda Cov + (1 - lambda) sigma^2/alpha^2 I``): normal directions are then
+contracted like ``sigma^lambda`` only, which a test shows turning the gap row ``inconsistent``.
 """
 
 from __future__ import annotations
@@ -54,8 +59,37 @@ DEFAULTS = {
     "n_steps": 200,
     "t_max": 0.9999,
     "m": 2,
+    "control": "none",
     "seed": 0,
 }
+CONTROLS = ("none", "score_scale")
+_SCORE_FACTOR = 0.5
+
+
+class ScoreScaled:
+    """A manifold whose oracle posterior corresponds to the score ``lambda s`` (a control).
+
+    ``s = (alpha m - y)/sigma^2`` becomes ``lambda s``, i.e. the posterior mean
+    ``lambda m + (1 - lambda) y/alpha`` and covariance ``lambda Cov + (1 - lambda)
+    (sigma/alpha)^2 I`` (the Jacobian of the mean is ``(alpha/sigma^2) Cov``). Everything
+    else (projection, tangent spaces, distances) is the wrapped manifold's.
+    """
+
+    def __init__(self, manifold, factor: float):
+        self._m = manifold
+        self.factor = float(factor)
+
+    def __getattr__(self, name):
+        return getattr(self._m, name)
+
+    def posterior_mean(self, y, sigma: float, alpha: float = 1.0):
+        lam = self.factor
+        return lam * self._m.posterior_mean(y, sigma, alpha) + (1 - lam) * np.asarray(y) / alpha
+
+    def posterior_cov(self, y, sigma: float, alpha: float = 1.0):
+        lam = self.factor
+        eye = np.eye(self._m.ambient_dim) * (1 - lam) * (sigma / alpha) ** 2
+        return lam * self._m.posterior_cov(y, sigma, alpha) + eye
 
 __all__ = ["NAME", "DEFAULTS", "run", "make_manifold", "check_sigma_min"]
 
@@ -101,13 +135,16 @@ def run(params: dict):
     n_steps = check_int(p["n_steps"], "n_steps", low=1)
     m = check_int(p["m"], "m", low=0)
     seed = check_int(p["seed"], "seed", low=0)
+    if p["control"] not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}; got {p['control']!r}")
     M = make_manifold(p["manifold"], p["D"])
+    sampler_M = ScoreScaled(M, _SCORE_FACTOR) if p["control"] == "score_scale" else M
     d, D = M.dim, M.ambient_dim
 
     t_min = s_min**2
     g = time_grid(n_steps, p["t_max"], t_min)
     # same seeds as dynamics.alignment_table: prior noise `seed`, Benettin frame `seed + 1`
-    dyn = oracle_tangent_dynamics(M, prior_noise(n, D, seed), g, m=m, seed=seed + 1)
+    dyn = oracle_tangent_dynamics(sampler_M, prior_noise(n, D, seed), g, m=m, seed=seed + 1)
     U, s, _ = flow_map_svd(dyn.jacobian)
     a_min, _ = vp_alpha_sigma(t_min)
     score = M.smoothed_score(dyn.samples, s_min, a_min)
@@ -140,6 +177,6 @@ def run(params: dict):
     base = {
         "experiment": NAME, "manifold": p["manifold"], "d": d, "D": D, "seed": seed,
         "sigma_min": s_min, "log_sigma_ratio": T, "n": n, "n_steps": n_steps,
-        "t_max": float(p["t_max"]), "m": m,
+        "t_max": float(p["t_max"]), "m": m, "control": p["control"],
     }
     return rows(base, out)  # ``index`` is NaN on the summary rows

@@ -6,6 +6,14 @@ weights scales like ``ESS ~ K sigma^d`` [MAGT, derived in THEORY.md §3]. With t
 ``h*`` of a known manifold plugged in, the only error left is the anchor error, which this
 experiment measures at queries ``y = alpha x + sigma z``, ``x ~ mu``, for a grid of ``K`` at one
 VP level ``t``.
+
+Negative controls (``control``), each a deliberately wrong ingredient that a test shows turning
+a verdict row ``inconsistent``:
+
+- ``"fixed_anchors"``: the estimator keeps only the first ``32`` anchors whatever ``K`` (anchors
+  not extended): the MSE no longer falls with ``K``;
+- ``"frozen_sigma"``: the weights use a frozen level ``sigma = 0.5`` instead of the query's
+  (the smoothing level not plumbed through): the ESS no longer scales like ``sigma^d``.
 """
 
 from __future__ import annotations
@@ -28,8 +36,12 @@ DEFAULTS = {
     "proposal": "mc",
     "n_queries": 256,
     "repeats": 4,
+    "control": "none",
     "seed": 0,
 }
+CONTROLS = ("none", "fixed_anchors", "frozen_sigma")
+_FIXED_ANCHORS = 32
+_FROZEN_SIGMA = 0.5
 
 
 def run(params: dict):
@@ -39,6 +51,9 @@ def run(params: dict):
     ``ci_low/ci_high`` = +-1.96 standard errors over queries), ``ess`` and ``ess_over_K``.
     """
     p = resolve(DEFAULTS, params, NAME)
+    if p["control"] not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}; got {p['control']!r}")
+    ctrl = p["control"]
     M = manifolds.make(p["manifold"], ambient_dim=p["D"], seed=0)
     if not M.has_generator:
         raise ValueError(f"manifold must have an exact generator h*; {p['manifold']!r} has none")
@@ -50,6 +65,7 @@ def run(params: dict):
     base = {
         "experiment": NAME, "manifold": p["manifold"], "d": M.dim, "D": M.ambient_dim,
         "seed": p["seed"], "t": p["t"], "sigma": sigma, "alpha": alpha, "proposal": p["proposal"],
+        "control": ctrl,
     }
     proposal = make_proposal(p["proposal"])
     gen = torch.Generator().manual_seed(p["seed"])
@@ -63,7 +79,14 @@ def run(params: dict):
                                     sigma, "normal", gen)
             u = anchors.u[0].numpy()
             logw = None if anchors.log_weights is None else anchors.log_weights[0].numpy()
+            if ctrl == "fixed_anchors":
+                u = u[:_FIXED_ANCHORS]
+                logw = None if logw is None else logw[..., :_FIXED_ANCHORS]
             res = snis(y, M.generator(u), alpha=alpha, sigma=sigma, log_weights=logw)
+            if ctrl == "frozen_sigma":
+                frozen = snis(y, M.generator(u), alpha=alpha, sigma=_FROZEN_SIGMA,
+                              log_weights=logw)
+                res = res._replace(ess=frozen.ess)
             err += np.sum((res.score - exact) ** 2, axis=1) / p["repeats"]
             ess += res.ess / p["repeats"]
         mse, se = err.mean(), err.std(ddof=1) / np.sqrt(err.size)

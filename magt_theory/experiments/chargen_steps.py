@@ -12,6 +12,10 @@ oracle_velocity`) the only error of ``K``-step forward Euler on ``[0, T]`` is th
 
 and once per job the horizon bias ``horizon_w2`` (W2 between samples of ``mu_T`` and of
 ``mu_1``) with its coupling bound ``horizon_bound`` ``= sqrt((1-T)^2 E|X_1|^2 + (1-T^2) D)``.
+
+Negative control (``control="biased_step"``): every Euler step uses the velocity plus a
+constant drift of size ``1`` (the reference stays exact), so the error no longer falls like
+``1/K``; a test shows it turning the rate rows ``inconsistent``.
 """
 
 from __future__ import annotations
@@ -34,13 +38,18 @@ DEFAULTS = {
     "n_ref_steps": 2048,
     "n_eval": 1000,
     "jitter": 0.0,
+    "control": "none",
     "seed": 0,
 }
+CONTROLS = ("none", "biased_step")
+_DRIFT = 1.0
 
 
 def run(params: dict):
     """Measure the Euler error and W2 to ``mu_T`` for each K (see the module docstring)."""
     p = resolve(DEFAULTS, params, NAME)
+    if p["control"] not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}; got {p['control']!r}")
     if not 0 < p["T"] < 1:
         raise ValueError(f"T must be in (0, 1); got {p['T']!r}")
     Ks = [int(k) for k in p["K"]]
@@ -64,8 +73,13 @@ def run(params: dict):
     x1_b, xT_b = law(p["n_eval"])
     oracle = lambda x, s: cg.oracle_velocity(M, x, s, s0)  # noqa: E731
     ref = cg.midpoint_rollout(oracle, z, T, int(p["n_ref_steps"]))
+    stepper = oracle
+    if p["control"] == "biased_step":
+        drift = np.full(D, _DRIFT / math.sqrt(D))
+        stepper = lambda x, s: oracle(x, s) + drift  # noqa: E731
     base = {"experiment": NAME, "manifold": p["manifold"], "d": M.dim, "D": D, "seed": p["seed"],
-            "T": T, "jitter": s0, "n_eval": p["n_eval"], "n_ref_steps": p["n_ref_steps"]}
+            "T": T, "jitter": s0, "n_eval": p["n_eval"], "n_ref_steps": p["n_ref_steps"],
+            "control": p["control"]}
     out = [
         {"quantity": "w2_noise_floor_T", "value": wasserstein(xT_a, xT_b)},
         {"quantity": "horizon_w2", "value": wasserstein(xT_a, x1_b)},
@@ -74,7 +88,7 @@ def run(params: dict):
     ]
     floor = out[0]["value"]
     for K in Ks:
-        xk = cg.euler_rollout(oracle, z, T, K)
+        xk = cg.euler_rollout(stepper, z, T, K)
         err = np.sqrt(np.sum((xk - ref) ** 2, axis=1))
         rms = float(np.sqrt(np.mean(err**2)))
         se = float(np.std(err**2, ddof=1) / np.sqrt(err.size) / (2 * max(rms, 1e-300)))

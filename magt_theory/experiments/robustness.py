@@ -31,6 +31,10 @@ Expected scaling in linear response [derived here from the step Jacobian, small 
 
 the score-induced change of the distance to ``M`` vanishes like ``sigma_min``, the
 denoiser-induced one does not (slope 0).
+
+Negative control (``control="swap_sites"``): the error meant for the score is injected into the
+denoiser and vice versa (the rows keep their ``site`` labels), which a test shows turning the
+slope and contrast rows ``inconsistent``.
 """
 
 from __future__ import annotations
@@ -54,8 +58,11 @@ DEFAULTS = {
     "denoise_final": False,
     "lengthscale": 1.0,
     "threshold": 0.1,
+    "control": "none",
     "seed": 0,
 }
+CONTROLS = ("none", "swap_sites")
+_SWAP = {"score": "denoiser", "denoiser": "score"}
 
 __all__ = ["NAME", "DEFAULTS", "run"]
 
@@ -71,6 +78,8 @@ def run(params: dict):
         parameter itself; ``eps = 0``, ``site = "none"`` on the unperturbed rows).
     """
     p = resolve(DEFAULTS, params, NAME)
+    if p["control"] not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}; got {p['control']!r}")
     s_min = check_sigma_min(p["sigma_min"], p["t_max"])
     sites = [p["sites"]] if isinstance(p["sites"], str) else list(p["sites"])
     if not sites or any(s not in SITES for s in sites) or len(set(sites)) != len(sites):
@@ -84,14 +93,18 @@ def run(params: dict):
     lengthscale = check_positive(p["lengthscale"], "lengthscale")
     threshold = check_positive(p["threshold"], "threshold")
     M = make_manifold(p["manifold"], p["D"])
+    swap = p["control"] == "swap_sites"
+    run_sites = [_SWAP.get(s, s) for s in sites] if swap else sites
     res = support_robustness(
-        M, eps=p["eps"], sites=sites, n=p["n"], n_steps=n_steps, t_max=p["t_max"],
+        M, eps=p["eps"], sites=run_sites, n=p["n"], n_steps=n_steps, t_max=p["t_max"],
         t_min=s_min**2, sampler=p["sampler"], denoise_final=p["denoise_final"],
         seed=p["seed"], lengthscale=lengthscale, threshold=threshold, experiment=NAME,
     )
+    if swap:
+        res = res.assign(site=res["site"].map(lambda s: _SWAP.get(s, s)))
     base = {
         "experiment": NAME, "manifold": p["manifold"], "d": M.dim, "D": M.ambient_dim,
-        "seed": int(p["seed"]), "sigma_min": s_min, "n": int(p["n"]), "n_steps": n_steps,
+        "seed": int(p["seed"]), "control": p["control"], "sigma_min": s_min, "n": int(p["n"]), "n_steps": n_steps,
         "t_max": float(p["t_max"]), "sampler": p["sampler"],
         "denoise_final": p["denoise_final"], "lengthscale": lengthscale,
     }

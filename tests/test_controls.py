@@ -1,0 +1,118 @@
+"""Negative controls: each verdict row is shown failing under a deliberately wrong ingredient.
+
+For every claim of these experiments that carries a verdict, the experiment is run on a small
+grid twice, without and with the control named in the row's ``control`` column, and the rows go
+through :func:`magt_theory.claims.verdicts`: the control run must turn the row
+``inconsistent`` (and the clean run must not). Rows without a control are diagnostics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from magt_theory import claims, experiments
+
+GRIDS = {
+    "anchor_error": (dict(manifold="circle", K=[64, 256, 1024, 4096], n_queries=64, repeats=1),
+                     {"t": [0.003, 0.01, 0.03, 0.1, 0.3], "seed": [0, 1]}),
+    "pullback": (dict(manifold="circle", n_w2=300, n_fisher=200, K=2048),
+                 {"t": [0.01, 0.03, 0.1, 0.3], "seed": [0, 1]}),
+    "alignment": (dict(manifold="helix3d", n=8, n_steps=60),
+                  {"sigma_min": [0.001, 0.003, 0.01, 0.03, 0.1], "seed": [0]}),
+    "robustness": (dict(manifold="vmf_mixture", eps=[0.001, 0.01], n=32, n_steps=30),
+                   {"sigma_min": [0.001, 0.003, 0.01, 0.03], "seed": [0]}),
+    "chargen_steps": (dict(manifold="circle", K=[8, 16, 32, 64, 128], n_ref_steps=512,
+                           n_eval=500), {"T": [0.9], "seed": [0, 1]}),
+}
+#: (experiment, control) -> the verdict rows (quantity, filter on direction) it must fail
+CASES = [
+    ("anchor_error", "fixed_anchors"),
+    ("anchor_error", "frozen_sigma"),
+    ("pullback", "fisher_denoiser"),
+    ("pullback", "independent_latents"),
+    ("pullback", "no_crn"),
+    ("alignment", "score_scale"),
+    ("robustness", "swap_sites"),
+    ("chargen_steps", "biased_step"),
+]
+
+
+def _run(exp: str, control: str) -> pd.DataFrame:
+    fixed, grid = GRIDS[exp]
+    keys = list(grid)
+    frames = []
+    for a in grid[keys[0]]:
+        for b in grid[keys[1]]:
+            frames.append(experiments.run(exp, dict(fixed, **{keys[0]: a, keys[1]: b},
+                                                    control=control)))
+    return pd.concat(frames, ignore_index=True)
+
+
+_CACHE: dict = {}
+
+
+def _table(exp: str, control: str) -> pd.DataFrame:
+    if (exp, control) not in _CACHE:
+        _CACHE[(exp, control)] = claims.verdicts({exp: _run(exp, control)}, n_boot=300)
+    return _CACHE[(exp, control)]
+
+
+def _key(df: pd.DataFrame) -> pd.Series:
+    return df[["manifold", "quantity", "direction", "note"]].apply(
+        lambda r: (r["manifold"], r["quantity"], r["direction"], str(r["note"]).split(";")[-1]),
+        axis=1)
+
+
+@pytest.mark.parametrize("exp,control", CASES)
+def test_control_turns_its_rows_inconsistent(exp, control):
+    clean = _table(exp, "none")
+    mine = clean[clean["control"] == control]
+    assert len(mine), f"no verdict row of {exp} names the control {control!r}"
+    assert not (mine["verdict"] == "inconsistent").any(), mine[["quantity", "note"]].to_string()
+    bad = _table(exp, control)
+    hit = bad[bad["control"] == control]
+    assert len(hit) == len(mine)
+    assert (hit["verdict"] == "inconsistent").all(), \
+        hit[["quantity", "direction", "verdict", "note"]].to_string()
+
+
+def test_every_verdict_row_names_a_tested_control():
+    tested = {c for _, c in CASES}
+    for exp in GRIDS:
+        tab = _table(exp, "none")
+        judged = tab[~tab["verdict"].isin(["diagnostic", "exact"])]
+        assert set(judged["control"]) <= tested, (exp, set(judged["control"]))
+        assert (judged["control"] != "").all()
+        assert (tab.loc[tab["verdict"] == "diagnostic", "control"] == "").all()
+
+
+def test_pullback_rows_carry_the_direction():
+    tab = _table("pullback", "none")
+    ratio = tab[tab["quantity"] == "ratio_w2_sqrt_emag"]
+    assert set(ratio["direction"]) == {"tangent", "normal", "mixed"}
+    assert (tab.loc[tab["quantity"] == "c_pb", "direction"] == "").all()
+    lsi = tab[tab["quantity"] == "lsi_ratio"]
+    assert set(lsi["direction"]) == {"tangent", "normal", "mixed"}
+    assert (lsi["verdict"] == "diagnostic").all()
+
+
+@pytest.mark.parametrize("manifold", ["circle", "sphere"])
+def test_alignment_exact_by_symmetry(manifold):
+    """On a uniform law of a homogeneous manifold the flow map's top-d singular vectors span
+    the tangent space exactly (rotation equivariance), so sin theta_max is round-off."""
+    df = experiments.run("alignment", dict(manifold=manifold, D=3 if manifold == "circle"
+                                           else 4, sigma_min=0.01, n=6, n_steps=30))
+    sin = df.loc[df["quantity"] == "sin_theta_max_svd", "value"].to_numpy()
+    assert sin.size == 1 and 0 <= sin[0] <= 1e-10
+    # a law without that symmetry (a von Mises-Fisher mixture) is not exact
+    other = experiments.run("alignment", dict(manifold="vmf_mixture", sigma_min=0.01, n=6,
+                                              n_steps=30))
+    assert other.loc[other["quantity"] == "sin_theta_max_svd", "value"].iloc[0] > 1e-6
+
+
+def test_unknown_control_is_named():
+    for exp in GRIDS:
+        with pytest.raises(ValueError, match="control"):
+            experiments.run(exp, dict(GRIDS[exp][0], control="bogus"))
