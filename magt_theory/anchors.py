@@ -131,6 +131,11 @@ def _snis_core(xp, y, c, lw, alpha, sigma, chunk, want_weights):
     """
     B, D = y.shape
     K = c.shape[0]
+    if B == 0:  # no queries: empty results of the documented shapes
+        weights = None
+        if want_weights:
+            weights = xp.zeros((0, K), dtype=y.dtype) if xp is np else y.new_zeros((0, K))
+        return y * 0.0, y.sum(1), y.sum(1), weights
     inv2s2 = 0.5 / (sigma * sigma)
     shift = alpha * c.mean(0)
     is_t = xp is not np
@@ -337,7 +342,8 @@ def _snis_torch(y, centers, alpha, sigma, log_weights, chunk, return_weights):
         res = SNISResult(mean, ess, score, log_norm)
         for name, v in zip(res._fields, res):
             if not torch.isfinite(v).all():
-                raise FloatingPointError(
-                    f"snis produced a non-finite {name} in {dtype}; use float64 at tiny sigma"
+                raise ValueError(
+                    f"snis: the {name} overflows {dtype} at sigma={sigma:.3g} for these y and "
+                    "centers; pass float64 tensors (or a larger sigma)"
                 )
     return (res, w) if return_weights else res

@@ -144,22 +144,26 @@ class Manifold(abc.ABC):
         n = check_int(n, "n", low=1)
         return self._from_native(self._sample(n, as_rng(rng)))
 
+    @_xp.boundary("y")
     def project(self, y) -> np.ndarray:
         """Nearest point on the manifold to each row of ``y``, shape ``(n, D)``."""
         y = self._points(y, "y")
         return self._from_native(self._project(self._to_native(y)))
 
+    @_xp.boundary("y")
     def distance(self, y) -> np.ndarray:
         """Euclidean distance from each row of ``y`` to the manifold, shape ``(n,)``."""
         y = self._points(y, "y")
         return np.linalg.norm(y - self.project(y), axis=1)
 
+    @_xp.boundary("x")
     def tangent_basis(self, x) -> np.ndarray:
         """Orthonormal tangent basis at points ``x`` on the manifold, shape ``(n, D, d)``."""
         x = self._points(x, "x")
         t = self._tangent(self._to_native(x))
         return t if self.Q is None else np.einsum("Dk,nkd->nDd", self.Q, t)
 
+    @_xp.boundary("x")
     def log_density(self, x) -> np.ndarray:
         """Intrinsic log density w.r.t. the d-dimensional volume at points ``x`` *on* the manifold.
 
@@ -168,6 +172,7 @@ class Manifold(abc.ABC):
         x = self._points(x, "x")
         return self._log_density(self._to_native(x))
 
+    @_xp.boundary("y")
     def posterior(self, y, sigma: float, alpha: float = 1.0, cov: bool = False):
         """Posterior mean (and covariance) of ``X`` given ``alpha X + sigma Z = y``.
 
@@ -206,25 +211,34 @@ class Manifold(abc.ABC):
                 c = np.einsum("Dk,nkl,El->nDE", self.Q, c, self.Q)
         out_mean = self._from_native(mean)
         if not (np.all(np.isfinite(out_mean)) and np.all(np.isfinite(logp))):
-            raise FloatingPointError(
-                f"{self.name}: non-finite posterior at sigma={sigma}, alpha={alpha}; "
-                "this is a bug, please report it"
+            # only reachable beyond float64's range (e.g. |y|^2 / sigma^2 > 1e308)
+            bad = int(np.nonzero(~(np.all(np.isfinite(out_mean), axis=1) & np.isfinite(logp)))[0][0])
+            raise ValueError(
+                f"{self.name}: the posterior at y[{bad}] (distance "
+                f"{float(np.linalg.norm(y[bad])):.3g} from the origin) with sigma={sigma:.3g}, "
+                f"alpha={alpha} overflows float64; use a larger sigma or a nearer query y"
             )
         return out_mean, logp, c
 
+    @_xp.boundary("y")
     def posterior_mean(self, y, sigma: float, alpha: float = 1.0) -> np.ndarray:
         """``E[X | alpha X + sigma Z = y]``, shape ``(n, D)``."""
         return self.posterior(y, sigma, alpha)[0]
 
+    @_xp.boundary("y")
     def posterior_cov(self, y, sigma: float, alpha: float = 1.0) -> np.ndarray:
         """``Cov[X | alpha X + sigma Z = y]``, shape ``(n, D, D)``."""
         return self.posterior(y, sigma, alpha, cov=True)[2]
 
+    @_xp.boundary("y")
     def smoothed_score(self, y, sigma: float, alpha: float = 1.0) -> np.ndarray:
         """Score of the law of ``alpha X + sigma Z``: ``(alpha E[X|y] - y) / sigma^2``."""
         y = self._points(y, "y")
+        sigma = check_positive(sigma, "sigma")
+        alpha = check_alpha(alpha)
         return (alpha * self.posterior_mean(y, sigma, alpha) - y) / sigma**2
 
+    @_xp.boundary("y")
     def smoothed_log_density(self, y, sigma: float, alpha: float = 1.0) -> np.ndarray:
         """Log density (Lebesgue on ``R^D``) of the law of ``alpha X + sigma Z``, ``(n,)``."""
         return self.posterior(y, sigma, alpha)[1]
