@@ -9,9 +9,11 @@ experiments' own parameter sets, before any job exists.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -74,9 +76,83 @@ def load_config(config: dict | str | os.PathLike, schema: str | os.PathLike) -> 
             raise ConfigError(
                 f"config key 'experiments.{name}': {sorted(overlap)} both in grid and fixed"
             )
-        for params in points(config, name).values():  # unknown keys name themselves here
-            experiments._common.resolve(experiments.get(name).DEFAULTS, params, name)
+        for section in ("grid", "fixed"):
+            for key, value in spec.get(section, {}).items():
+                _check_finite(value, f"experiments.{name}.{section}.{key}")
+        defaults = None
+        for pid, params in points(config, name).items():  # unknown keys name themselves here
+            # defaults() reads DEFAULTS without importing the module (and torch)
+            if defaults is None:
+                defaults = experiments._common.defaults(name)
+            p = experiments._common.resolve(defaults, params, name)
+            _check_point(name, spec, pid, p)
     return config
+
+
+def _check_finite(value, path: str) -> None:
+    """Every number in ``value`` (nested lists included) must be finite (YAML ``.nan``/``.inf``)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{path}': {value!r} is not a finite number")
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{path}.{k}")
+
+
+@functools.lru_cache(maxsize=None)
+def _native_dim(manifold: str) -> int:
+    """Native dimension of a registered manifold with default parameters (``D`` must reach it)."""
+    from . import manifolds
+
+    cls = manifolds._registry._REGISTRY[manifold]
+    n = getattr(cls, "native_dim", 0)
+    return int(n) if n else int(manifolds.make(manifold).native_dim)
+
+
+def _check_point(name: str, spec: dict, pid: str, p: dict) -> None:
+    """What one sweep point's experiment and manifold accept, before any job exists.
+
+    Checked: the ambient dimension ``D`` against the manifold's native dimension, the VP level
+    ``t`` (and every entry of a list of levels) in ``(0, 1)``, and ``sigma_min`` below
+    ``sqrt(t_max)`` where both are parameters. The message names the config key
+    (``experiments.<name>.grid.<key>`` or ``.fixed.<key>``) and the sweep point.
+    """
+    from . import manifolds
+
+    def where(key):
+        sec = "grid" if key in spec.get("grid", {}) else "fixed" if key in spec.get("fixed", {}) else None
+        path = f"experiments.{name}.{sec}.{key}" if sec else f"experiments.{name} (default {key})"
+        return f"config key '{path}' (point {pid})"
+
+    m = p.get("manifold")
+    if isinstance(m, str):
+        if m not in manifolds.names():
+            raise ConfigError(f"{where('manifold')}: manifold must be one of {manifolds.names()}; got {m!r}")
+        D = p.get("D")
+        if D is not None:
+            n = _native_dim(m)
+            if isinstance(D, bool) or not isinstance(D, int) or D < n:
+                raise ConfigError(
+                    f"{where('D')}: D={D!r} is below the native dimension {n} of manifold "
+                    f"{m!r}; use null (native) or an integer >= {n}"
+                )
+    for key in ("t", "t_max"):
+        vals = p.get(key)
+        for v in vals if isinstance(vals, (list, tuple)) else [vals]:
+            if v is None or isinstance(v, str):
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
+                raise ConfigError(f"{where(key)}: {key} must lie in (0, 1); got {v!r}")
+    sm, tm = p.get("sigma_min"), p.get("t_max")
+    if isinstance(sm, (int, float)) and isinstance(tm, (int, float)) and not sm < math.sqrt(tm):
+        raise ConfigError(
+            f"{where('sigma_min')}: sigma_min={sm!r} must be below sqrt(t_max) = "
+            f"{math.sqrt(tm):.6g} (t_max={tm!r})"
+        )
 
 
 def _fmt(value) -> str:

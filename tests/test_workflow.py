@@ -37,8 +37,8 @@ def test_shipped_configs_validate(name):
          "experiments.anchor_error.fixed.K.0"),
         (lambda c: c["experiments"]["pullback"]["grid"].update(manifold=["klein_bottle"]),
          "experiments.pullback.grid.manifold.0"),
-        (lambda c: c["experiments"]["sample_size"]["fixed"].update(steps=0),
-         "experiments.sample_size.fixed.steps"),
+        (lambda c: c["experiments"]["sample_size"]["fixed"].update(min_steps=0),
+         "experiments.sample_size.fixed.min_steps"),
         (lambda c: c["experiments"].update(nonsense={"grid": {"t": [0.1]}}), "experiments"),
         (lambda c: c.update(threads=0), "threads"),
     ],
@@ -49,6 +49,67 @@ def test_bad_config_names_the_key(mutate, key):
     with pytest.raises(workflow.ConfigError) as exc:
         workflow.load_config(cfg, SCHEMA)
     assert f"'{key}'" in str(exc.value)
+
+
+def _set(section, experiment, key, value):
+    def mutate(c):
+        c["experiments"][experiment].setdefault(section, {})[key] = value
+
+    return mutate
+
+
+# values that pass the JSON schema but not the experiment or manifold they go to
+SEMANTIC_BAD = [
+    # ambient dimension below the manifold's native one (circle: 2, sphere: 3)
+    (_set("grid", "ambient_dim", "D", [1, 8]), "experiments.ambient_dim.grid.D", "native"),
+    (_set("fixed", "sample_size", "D", 1), "experiments.sample_size.fixed.D", "native"),
+    # NaN / inf written as YAML .nan / .inf
+    (_set("grid", "anchor_error", "t", [0.01, float("nan")]), "experiments.anchor_error.grid.t[1]",
+     "finite"),
+    (_set("fixed", "sample_size", "jitter", float("inf")), "experiments.sample_size.fixed.jitter",
+     "finite"),
+    (_set("fixed", "robustness", "threshold", float("nan")), "experiments.robustness.fixed.threshold",
+     "finite"),
+    (_set("fixed", "pullback", "eps", [0.03, float("nan")]), "experiments.pullback.fixed.eps[1]",
+     "finite"),
+]
+
+
+@pytest.mark.parametrize("mutate, key, word", SEMANTIC_BAD)
+def test_semantically_bad_config_names_the_key(mutate, key, word):
+    cfg = _smoke()
+    mutate(cfg)
+    with pytest.raises(workflow.ConfigError) as exc:
+        workflow.load_config(cfg, SCHEMA)
+    assert f"'{key}'" in str(exc.value) and word in str(exc.value)
+
+
+def test_sigma_min_above_sqrt_t_max_is_rejected():
+    cfg = _smoke()
+    exp = next(n for n, spec in cfg["experiments"].items()
+               if "sigma_min" in {**spec.get("fixed", {}), **spec.get("grid", {})}
+               or n == "alignment")
+    cfg["experiments"][exp].setdefault("fixed", {}).update(t_max=0.04, sigma_min=0.5)
+    cfg["experiments"][exp].get("grid", {}).pop("t_max", None)
+    cfg["experiments"][exp].get("grid", {}).pop("sigma_min", None)
+    with pytest.raises(workflow.ConfigError, match=f"experiments.{exp}.fixed.sigma_min"):
+        workflow.load_config(cfg, SCHEMA)
+
+
+@pytest.mark.parametrize("mutate, key, word", [SEMANTIC_BAD[0], SEMANTIC_BAD[2]])
+def test_dry_run_of_bad_config_fails_naming_the_key(mutate, key, word, tmp_path):
+    """``snakemake -n`` stops before any job, with the key path in its output."""
+    for part in ("Snakefile", "workflows"):
+        src = ROOT / part
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / part)
+    cfg = _smoke()
+    mutate(cfg)
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    assert ".nan" in (tmp_path / "bad.yaml").read_text() or "D" in key
+    res = _run(["-n", "--cores", "1", "--configfile", "bad.yaml"], tmp_path)
+    assert res.returncode != 0
+    assert key in res.stdout + res.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_grid_and_fixed_overlap_is_rejected():
