@@ -75,6 +75,9 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
     frames = {Path(p).stem: pd.read_parquet(p) for p in args.inputs}
     table = claims.verdicts(frames, n_boot=args.n_boot, seed=args.seed)
     workflow.atomic_write(table, args.out)
+    from .report import write_provenance
+
+    write_provenance(args.out, config=Path(args.out).parent.name)  # results/<config>/
     print(table[["experiment", "manifold", "quantity", "swept", "fitted_slope",
                  "predicted_slope", "verdict"]].to_string(index=False))
     return 0

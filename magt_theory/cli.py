@@ -301,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 from . import _cli_workflow  # noqa: E402,F401  (registers the workflow subcommands)
+from . import report as _report  # noqa: E402
+
+_report.register()  # readme-table
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
