@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ._io import atomic_savefig, atomic_write_text
 from .experiments.benchmark import DATASETS, METHODS
 
 log = logging.getLogger(__name__)
@@ -196,18 +195,6 @@ def scatter_grid(df: pd.DataFrame, max_points: int = 1000):
     return fig
 
 
-def _atomic_text(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_report(df: pd.DataFrame, out_dir=None, figure_stem=None,
                  reference: str = "magt") -> dict:
     """Write ``benchmark_table.csv`` / ``.md`` in ``out_dir`` and/or the scatter grid (atomic).
@@ -226,7 +213,7 @@ def write_report(df: pd.DataFrame, out_dir=None, figure_stem=None,
         ratios = time_ratios(table)
         paths = {"csv": out_dir / "benchmark_table.csv", "md": out_dir / "benchmark_table.md"}
         atomic_write(table, paths["csv"])
-        _atomic_text(to_markdown(table, ratios), paths["md"])
+        atomic_write_text(paths["md"], to_markdown(table, ratios))
     if figure_stem is not None:
         import matplotlib.pyplot as plt
 
@@ -235,15 +222,7 @@ def write_report(df: pd.DataFrame, out_dir=None, figure_stem=None,
         stem.parent.mkdir(parents=True, exist_ok=True)
         for ext, kw in ((".pdf", {}), (".png", {"dpi": 150})):
             target = stem.with_suffix(ext)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=ext)
-            os.close(fd)
-            try:
-                fig.savefig(tmp, bbox_inches="tight", **kw)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            atomic_savefig(fig, target, bbox_inches="tight", **kw)
             paths[ext[1:]] = target
         plt.close(fig)
     return paths

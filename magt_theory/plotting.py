@@ -9,7 +9,6 @@ tidy results; it never recomputes science.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +21,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import analysis  # noqa: E402
+from ._io import atomic_savefig  # noqa: E402
 
 __all__ = ["FIGURES", "render", "names"]
 
@@ -408,14 +408,7 @@ def render(name: str, df: pd.DataFrame, out_stem: str | os.PathLike) -> list[Pat
     paths = []
     for ext, kw in ((".pdf", {}), (".png", {"dpi": 130})):
         target = out_stem.with_suffix(ext)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=ext)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, bbox_inches="tight", **kw)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_savefig(fig, target, bbox_inches="tight", **kw)  # normal permissions (umask)
         paths.append(target)
     plt.close(fig)
     return paths

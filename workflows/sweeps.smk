@@ -45,6 +45,9 @@ rule point:
         mem_mb=2000,
         runtime=lambda wc, attempt: 60 * attempt,
     shell:
+        # thread counts in the environment before the interpreter starts (BLAS/OpenMP pools
+        # read them once, when numpy or torch load them)
+        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} "
         "{PY} -m magt_theory run-point --experiment {wildcards.experiment} "
         "--config-name {wildcards.cfg} --params {params.spec} --threads {threads} "
         "--out {output} > {log} 2>&1"

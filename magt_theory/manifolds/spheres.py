@@ -34,10 +34,9 @@ import numbers
 
 import numpy as np
 import scipy.special as sc
-from scipy.stats import vonmises_fisher
 
 from .. import _xp
-from .._validation import check_int, check_positive
+from .._validation import check_alpha, check_int, check_positive
 from ._base import Manifold, Posterior
 from ._registry import register
 
@@ -120,12 +119,40 @@ def vmf_log_mgf(p: int, kappa) -> np.ndarray:
 
 
 def _ratio_over_kappa(p: int, kappa: np.ndarray) -> np.ndarray:
-    """``A_p(kappa) / kappa`` with ``A_p = I_{p/2} / I_{p/2-1}``; ``1/p - kappa^2/(p^2 (p+2))``
-    for ``kappa < 1e-4``."""
+    """``A_p(kappa) / kappa`` with ``A_p = I_{p/2} / I_{p/2-1}``, one Bessel-ratio evaluation.
+
+    * ``kappa < 1e-4``: Taylor series ``1/p - kappa^2 / (p^2 (p + 2))``;
+    * ``p = 2`` (circles): ``i1e(kappa) / i0e(kappa)`` (Cephes' exponentially scaled ``I_0``,
+      ``I_1``: accurate for every finite ``kappa``, no large-argument switch needed);
+    * ``p = 3`` (the 2-sphere): ``A_3 = coth(kappa) - 1/kappa`` for ``kappa >= 1`` (no
+      cancellation there), the ``ive`` ratio below;
+    * other ``p``: ``ive(p/2, kappa) / ive(p/2 - 1, kappa)`` up to ``1e7`` and Hankel's
+      expansion (:func:`_log_ive`) above.
+
+    All branches agree with each other to round-off (tested against ``mpmath``-free
+    references in ``tests/test_manifolds_closed.py``).
+    """
+    kappa = np.asarray(kappa, dtype=np.float64)
     nu = 0.5 * p - 1.0
     small = kappa < _KAPPA_SERIES
     k_big = np.where(small, 1.0, kappa)
-    direct = np.exp(_log_ive(nu + 1.0, k_big) - _log_ive(nu, k_big)) / k_big
+    if p == 2:
+        direct = sc.i1e(k_big) / sc.i0e(k_big) / k_big
+    elif p == 3:
+        direct = (1.0 / np.tanh(k_big) - 1.0 / k_big) / k_big
+        low = k_big < 1.0
+        if np.any(low):
+            kl = k_big[low]
+            direct[low] = sc.ive(nu + 1.0, kl) / sc.ive(nu, kl) / kl
+    else:
+        hankel = k_big > _KAPPA_HANKEL
+        k_mid = np.where(hankel, 1.0, k_big)
+        direct = sc.ive(nu + 1.0, k_mid) / sc.ive(nu, k_mid) / k_mid
+        if np.any(hankel):
+            kh = k_big[hankel]
+            direct[hankel] = np.exp(_log_ive(nu + 1.0, kh) - _log_ive(nu, kh)) / kh
+    if not np.any(small):
+        return direct
     series = 1.0 / p - kappa * kappa / (p * p * (p + 2.0))
     return np.where(small, series, direct)
 
@@ -220,9 +247,82 @@ def _torch_const(x, arr):
     return np.asarray(arr, dtype=np.float64)
 
 
+# ---------------------------------------------------------------------------- fused embedding
+#: bytes of one row block of the fused score/mean (a block of ``y``, its output and a temporary
+#: stay in the L2 cache while the native posterior is computed)
+_FUSED_BLOCK_BYTES = 2**19
+
+
+class _FusedEmbedding:
+    """Fast ``posterior_mean`` / ``smoothed_score`` for manifolds whose native posterior mean
+    has a vectorised closed form ``_native_mean(yn, s)`` (no log density, no covariance).
+
+    Same formulas as :meth:`Manifold.posterior` / :meth:`Manifold.smoothed_score`
+    (docs/conventions.md, "Embedding and smoothing"): with ``yn = Q^T y / alpha`` and
+    ``s = sigma / alpha``, ``E[X | y] = Q m_s(yn)`` and the score is
+    ``(alpha E[X | y] - y) / sigma^2``. Here ``y`` is read once per row block: the block's
+    native coordinates, posterior mean, embedding and score are computed while it is in the
+    cache, and written once. Inputs the fast path does not cover (other dtypes or shapes,
+    non-finite values) go to the general path, which validates them.
+    """
+
+    def _native_mean(self, yn: np.ndarray, s: float) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _fused(self, y, sigma, alpha, score: bool):
+        sigma = check_positive(sigma, "sigma")
+        alpha = check_alpha(alpha)
+        if not (isinstance(y, np.ndarray) and y.dtype == np.float64 and y.ndim == 2
+                and y.shape[1] == self.ambient_dim):
+            return None
+        N, D = y.shape
+        s = sigma / alpha
+        Q = self.Q
+        out = np.empty((N, D))
+        rows = int(min(max(_FUSED_BLOCK_BYTES // (8 * D), 64), 8192))
+        tmp = np.empty((min(rows, N), D))
+        for start in range(0, N, rows):
+            yc = y[start : start + rows]
+            yn = (yc if Q is None else yc @ Q) / alpha
+            if not np.all(np.isfinite(yn)):
+                return None  # the general path names the bad argument
+            m = self._native_mean(yn, s)
+            if not np.all(np.isfinite(m)):
+                return None
+            oc = out[start : start + rows]
+            if not score:
+                if Q is None:
+                    oc[...] = m
+                else:
+                    np.matmul(m, Q.T, out=oc)
+                continue
+            t = tmp[: yc.shape[0]]
+            if Q is None:
+                t[...] = m
+            else:
+                np.matmul(m, Q.T, out=t)
+            np.multiply(t, alpha, out=t)
+            np.subtract(t, yc, out=t)
+            np.divide(t, sigma**2, out=oc)
+        return out
+
+    @_xp.boundary("y")
+    def posterior_mean(self, y, sigma: float, alpha: float = 1.0) -> np.ndarray:
+        """``E[X | alpha X + sigma Z = y]``, shape ``(n, D)`` (fused closed form)."""
+        out = self._fused(y, sigma, alpha, score=False)
+        return Manifold.posterior_mean(self, y, sigma, alpha) if out is None else out
+
+    @_xp.boundary("y")
+    def smoothed_score(self, y, sigma: float, alpha: float = 1.0) -> np.ndarray:
+        """Score of the law of ``alpha X + sigma Z``: ``(alpha E[X|y] - y) / sigma^2``
+        (fused closed form)."""
+        out = self._fused(y, sigma, alpha, score=True)
+        return Manifold.smoothed_score(self, y, sigma, alpha) if out is None else out
+
+
 # ---------------------------------------------------------------------------- sphere / circle
 @register
-class Sphere(Manifold):
+class Sphere(_FusedEmbedding, Manifold):
     """Uniform law on the round sphere ``S^k`` of radius ``r`` in ``R^{k+1}``.
 
     Posterior at VE level ``s``: ``vMF(eta = r y / s^2)``, so ``kappa = r |y| / s^2`` and
@@ -273,6 +373,9 @@ class Sphere(Manifold):
 
     def _posterior(self, y, s, cov):
         return _uniform_sphere_posterior(y, s, self.radius, cov)
+
+    def _native_mean(self, yn, s):
+        return vmf_moments((self.radius / s**2) * yn, self.radius)[0]
 
     def _generator(self, v):
         xp = _xp.namespace(v)
@@ -434,6 +537,8 @@ class VMFMixture(Manifold):
         super().__init__(ambient_dim=ambient_dim, seed=seed)
 
     def _sample(self, n, rng):
+        from scipy.stats import vonmises_fisher  # scipy.stats costs ~1 s of start-up: lazily
+
         counts = rng.multinomial(n, self.weights)
         out = np.empty((n, self.native_dim))
         start = 0
@@ -511,7 +616,7 @@ class VMFMixture(Manifold):
 
 # ---------------------------------------------------------------------------- flat torus
 @register
-class FlatTorus(Manifold):
+class FlatTorus(_FusedEmbedding, Manifold):
     """Uniform law on the flat (Clifford) torus ``r_1 S^1 x ... x r_k S^1`` in ``R^{2k}``.
 
     Coordinates ``(2i, 2i+1)`` hold circle ``i``. The law and the Gaussian kernel factorise,
@@ -593,6 +698,16 @@ class FlatTorus(Manifold):
             if cov:
                 c[:, 2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = post.cov
         return Posterior(mean.reshape(n, -1), logp, c)
+
+    def _native_mean(self, yn, s):
+        # every circle at once, on contiguous (n, 2k) columns: eta_(i) = (r_i / s^2) y_(i),
+        # kappa_i = |eta_(i)|, m_(i) = r_i A_2(kappa_i) / kappa_i eta_(i) (one Bessel-ratio
+        # evaluation on the (n, k) concentrations; the same arithmetic as _posterior)
+        eta = yn * np.repeat(self.radii / s**2, 2)[None, :]
+        sq = eta * eta
+        kappa = np.sqrt(sq[:, 0::2] + sq[:, 1::2])
+        w = self.radii[None, :] * _ratio_over_kappa(2, kappa)
+        return np.repeat(w, 2, axis=1) * eta
 
     def _generator(self, v):
         xp = _xp.namespace(v)
