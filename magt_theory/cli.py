@@ -172,6 +172,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.manifold not in manifolds.names():
         raise ValueError(f"--manifold must be one of {manifolds.names()}; got {args.manifold!r}")
+    _check_out_dir(args.out)
+    _check_device(torch, args.device)
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be an integer >= 1; got {args.threads}")
@@ -183,12 +185,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
     if not args.threshold > 0:
         raise ValueError(f"--threshold must be > 0; got {args.threshold}")
-    M = manifolds.make(
-        args.manifold, ambient_dim=args.ambient_dim, seed=args.seed, **dict(args.param)
-    )
+    try:
+        M = manifolds.make(
+            args.manifold, ambient_dim=args.ambient_dim, seed=args.seed, **dict(args.param)
+        )
+    except TypeError as exc:
+        if "keyword argument" not in str(exc):
+            raise
+        raise ValueError(
+            f"--param: manifold {args.manifold!r} does not accept "
+            f"{sorted(dict(args.param))} ({exc})"
+        ) from None
     config = MAGTConfig(
         t=args.t,
-        latent_dim=args.latent_dim or M.dim,
+        latent_dim=M.dim if args.latent_dim is None else args.latent_dim,
         width=args.width,
         depth=args.depth,
         activation=args.activation,
@@ -255,6 +265,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out_dir(out: Path) -> None:
+    """``--out`` must be a directory or a path where one can be created."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a directory; {str(out)!r} is an existing file")
+    parent = next((q for q in [out, *out.parents] if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ValueError(f"--out: {str(parent)!r} is a file, so {str(out)!r} cannot be created")
+
+
+def _check_device(torch, device: str) -> None:
+    """``--device`` must name a torch device that is present (e.g. ``cuda`` needs CUDA)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"--device must be a torch device such as cpu or cuda; got {device!r}") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"--device {device}: CUDA is not available on this machine "
+                "(torch.cuda.is_available() is False); use --device cpu"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) present"
+            )
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError(f"--device {device}: MPS is not available; use --device cpu")
+
+
 # ------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one subparser per registered :data:`COMMANDS` entry."""
@@ -280,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``magt-theory`` console script; returns the exit status.
 
     Invalid arguments (``ValueError``/``TypeError`` from the library's checks) are reported as
-    ``magt-theory <command>: error: ...`` with exit status 2, without a traceback.
+    ``magt-theory <command>: error: ...`` with exit status 2, without a traceback; so are file
+    system errors (``OSError``: a missing input, a read-only output directory) with status 1 and
+    an interrupt (Ctrl-C) with status 130. ``-vv`` re-raises for the full traceback.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -296,8 +338,30 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         if args.verbose >= 2:
             raise
-        print(f"magt-theory {args.command}: error: {exc}", file=sys.stderr)
+        print(f"magt-theory {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if args.verbose >= 2:
+            raise
+        print(f"magt-theory {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"magt-theory {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message on one line (multi-line messages joined with '; ')."""
+    text = str(exc) or type(exc).__name__
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    # ``python -m magt_theory.cli``: run the package module, where every subcommand below
+    # registers itself (this __main__ copy would otherwise hold a second, partial registry)
+    from magt_theory.cli import main as _main
+
+    sys.exit(_main())
 
 
 from . import _cli_workflow  # noqa: E402,F401  (registers the workflow subcommands)
@@ -305,5 +369,3 @@ from . import report as _report  # noqa: E402
 
 _report.register()  # readme-table
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -125,14 +125,71 @@ def test_train_writes_model_history_and_tidy_metrics(tmp_path, capsys, fmt):
         (["--t", "1.5"], "t must be in"),
         (["--anchors", "0"], "n_anchors"),
         (["--manifold", "nope"], "--manifold"),
+        (["--latent-dim", "0"], "latent_dim"),  # no longer silently replaced by d
+        (["--latent-dim", "-3"], "latent_dim"),
+        (["--device", "nonsense"], "--device"),
+        (["--ambient-dim", "1"], "ambient_dim"),
+        (["--param", "radius=-1"], "radius"),
+        (["--param", "nonexistent=3"], "--param"),
     ],
 )
 def test_train_rejects_bad_arguments_before_any_work(tmp_path, capsys, extra, message):
     out = tmp_path / "run"
     argv = ["train", "--manifold", "circle", "--out", str(out), *TINY, *extra]
     assert cli.main(argv) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_train_device_cuda_without_cuda_is_one_line_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--manifold", "circle", "--out", str(out), *TINY, "--device", "cuda"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "CUDA is not available" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_train_out_pointing_at_a_file_is_one_line_error(tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    for out in (f, f / "sub"):
+        argv = ["train", "--manifold", "circle", "--out", str(out), *TINY]
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "--out" in err and "file" in err and len(err.strip().splitlines()) == 1
+    assert f.read_text() == "x"
+
+
+def test_module_entry_point_registers_every_subcommand():
+    """``python -m magt_theory.cli --help`` lists the workflow subcommands too (no import cycle)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(
+        [sys.executable, "-m", "magt_theory.cli", "--help"],
+        check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    for name in cli.COMMANDS:
+        assert name in res.stdout
+    assert {"list", "train", "run-point", "aggregate", "verdicts"} <= set(cli.COMMANDS)
+    # and a workflow subcommand's user error is one line, non-zero exit
+    res = subprocess.run(
+        [sys.executable, "-m", "magt_theory.cli", "run-point", "--experiment", "anchor_error",
+         "--params", "{not json", "--out", "x.parquet"],
+        check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert res.returncode == 2 and "--params" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_missing_input_file_is_one_line_error(tmp_path, capsys):
+    assert cli.main(["aggregate", str(tmp_path / "missing.parquet"),
+                     "--out", str(tmp_path / "o.parquet")]) == 1
+    err = capsys.readouterr().err
+    assert "missing.parquet" in err and len(err.strip().splitlines()) == 1
 
 
 def test_no_subcommand_prints_help(capsys):

@@ -84,7 +84,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "magt_theory.MAGT"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sha256 checksum of the weights (version 1 files load with a warning)
 LR_SCHEDULES = ("cosine", "constant")
 
 Generator = Callable[[torch.Tensor], torch.Tensor]
@@ -935,9 +935,11 @@ class MAGT:
     def save(self, path) -> None:
         """Write the model, its config and its training history to ``path`` atomically.
 
-        The file is a ``torch.save`` dict with ``format`` = :data:`FORMAT_NAME` and ``version``
-        = :data:`FORMAT_VERSION`; it is written to a temporary file in the same directory and
-        renamed with ``os.replace``, so a killed run never leaves a half-written file.
+        The file is a ``torch.save`` dict with ``format`` = :data:`FORMAT_NAME`, ``version``
+        = :data:`FORMAT_VERSION` and ``checksum`` = :func:`state_checksum` of the weights
+        (checked by :meth:`load`, so a flipped bit is an error, not a silently different
+        model); it is written to a temporary file in the same directory and renamed with
+        ``os.replace``, so a killed run never leaves a half-written file.
         """
         self._check_fitted()
         path = os.fspath(path)
@@ -948,10 +950,13 @@ class MAGT:
             "config": self.config.to_dict(),
             "ambient_dim": self.ambient_dim_,
             "state_dict": {k: v.detach().cpu() for k, v in self.generator_.state_dict().items()},
+            "checksum": None,
             "history": {c: hist[c].tolist() for c in hist.columns},
             "seconds": float(getattr(self, "seconds_", 0.0)),
             "torch_version": str(torch.__version__),
         }
+        payload["checksum"] = state_checksum(payload["state_dict"])
+
         def write(tmp):
             with open(tmp, "wb") as fh:
                 torch.save(payload, fh)
@@ -969,8 +974,9 @@ class MAGT:
         FileNotFoundError
             If ``path`` does not exist.
         ValueError
-            If the file is not a readable torch file, not a MAGT model, or another format
-            version than :data:`FORMAT_VERSION`.
+            If the file is not a readable torch file, not a MAGT model, another format
+            version than :data:`FORMAT_VERSION` (or 1), or its weights do not match the stored
+            checksum (a damaged file).
         """
         path = os.fspath(path)
         if not os.path.exists(path):
@@ -986,11 +992,25 @@ class MAGT:
             raise ValueError(
                 f"{path!r} is not a MAGT model file: format {fmt!r}, expected {FORMAT_NAME!r}"
             )
-        if payload.get("version") != FORMAT_VERSION:
+        version = payload.get("version")
+        if version not in (1, FORMAT_VERSION):
             raise ValueError(
-                f"{path!r} has MAGT model format version {payload.get('version')!r}; this magt_theory "
-                f"reads version {FORMAT_VERSION} only"
+                f"{path!r} has MAGT model format version {version!r}; this magt_theory "
+                f"reads versions 1 and {FORMAT_VERSION}"
             )
+        if version == 1:
+            logger.warning("%s: format version 1 has no checksum; weights are not verified", path)
+        else:
+            stored = payload.get("checksum")
+            try:
+                actual = state_checksum(payload["state_dict"])
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise ValueError(f"{path!r} is a damaged MAGT model file: {exc}") from exc
+            if stored != actual:
+                raise ValueError(
+                    f"{path!r} is a damaged MAGT model file: the weights' checksum "
+                    f"{actual[:16]}... does not match the stored {str(stored)[:16]}..."
+                )
         try:
             config = MAGTConfig.from_dict(payload["config"])
             if (
@@ -1014,6 +1034,22 @@ class MAGT:
         model.history_ = pd.DataFrame(payload.get("history", {}))
         model.seconds_ = float(payload.get("seconds", 0.0))
         return model
+
+
+def state_checksum(state_dict) -> str:
+    """SHA-256 of a state dict's tensors: names, dtypes, shapes and bytes, in sorted name order.
+
+    Stored by :meth:`MAGT.save` and checked by :meth:`MAGT.load`. Self-contained: it depends
+    only on the tensors (CPU, contiguous), not on how the file was written.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        t = state_dict[key].detach().to("cpu").contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------ t selection
