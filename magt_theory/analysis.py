@@ -62,7 +62,8 @@ __all__ = [
 ]
 
 #: fewest seeds for the cluster (per-seed) bootstrap; with fewer, the percentile bootstrap over
-#: seeds has only a handful of distinct resamples and its CI is degenerate
+#: seeds has only a handful of distinct resamples and its CI is degenerate, so
+#: :func:`verdict_rows` uses the OLS t-interval (:func:`t_interval`) instead
 MIN_CLUSTERS = 4
 
 VERDICT_COLUMNS = [
