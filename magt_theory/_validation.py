@@ -26,6 +26,9 @@ def as_points(x, name: str, dim: int | None = None) -> np.ndarray:
 
     A single point of shape ``(dim,)`` is promoted to ``(1, dim)``.
     """
+    from . import _xp  # torch-free: a tensor can only exist if torch is already imported
+
+    x = _xp.to_numpy(x, name)  # a tensor with requires_grad: TypeError naming the argument
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.spatial.distance as ssd
 
+from . import _xp
 from ._validation import as_points, as_rng, check_finite, check_int, check_positive
 
 __all__ = [
@@ -170,6 +171,9 @@ def wasserstein(x, y, p: int = 2, method: str = "exact", a=None, b=None, **kw) -
     if not isinstance(method, str) or method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; got {method!r}")
     p = _check_p(p)
+    # torch tensors are read as float64 numpy (the result is a float either way); a tensor
+    # with requires_grad is a TypeError naming it (docs/conventions.md, the boundary rule)
+    x, y, a, b = (_xp.to_numpy(v, k) for v, k in ((x, "x"), (y, "y"), (a, "a"), (b, "b")))
     xx = as_points(x, "x")
     yy = as_points(y, "y")
     if xx.shape[1] != yy.shape[1]:
@@ -525,7 +529,10 @@ def bootstrap_ci(data, statistic=np.mean, level: float = 0.95, n_boot: int = 200
     """
     import scipy.stats as st
 
-    arr = np.asarray(data, dtype=np.float64)
+    try:
+        arr = np.asarray(_xp.to_numpy(data, "data"), dtype=np.float64)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"data must be a real array of shape (n, ...); got {type(data).__name__}") from exc
     if arr.ndim == 0 or arr.shape[0] < 2:
         raise ValueError(
             f"data must hold at least 2 observations along axis 0; got shape {arr.shape}"

@@ -64,12 +64,18 @@ class GaussianSubspace(Manifold):
         elif isinstance(scales, numbers.Real):
             sc_ = np.full(d, check_positive(scales, "scales"))
         else:
-            sc_ = np.asarray(scales, dtype=np.float64)
+            try:
+                sc_ = np.asarray(scales, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"scales must be a number > 0 or {d} numbers > 0; got {scales!r}") from exc
             if sc_.shape != (d,) or not np.all(np.isfinite(sc_)) or np.any(sc_ <= 0):
                 raise ValueError(
                     f"scales must be a number > 0 or {d} finite numbers > 0; got {scales!r}"
                 )
-        mu = np.zeros(d) if mean is None else np.asarray(mean, dtype=np.float64)
+        try:
+            mu = np.zeros(d) if mean is None else np.asarray(mean, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"mean must be {d} finite numbers; got {mean!r}") from exc
         if mu.shape != (d,) or not np.all(np.isfinite(mu)):
             raise ValueError(f"mean must be {d} finite numbers; got {mean!r}")
         self.scales = sc_

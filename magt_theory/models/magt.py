@@ -1029,7 +1029,7 @@ class MAGT:
             model = cls(config)
             model._build(int(payload["ambient_dim"]))
             model.generator_.load_state_dict(payload["state_dict"])
-        except (KeyError, RuntimeError, TypeError) as exc:
+        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"{path!r} is a damaged MAGT model file: {exc}") from exc
         model.history_ = pd.DataFrame(payload.get("history", {}))
         model.seconds_ = float(payload.get("seconds", 0.0))
