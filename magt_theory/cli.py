@@ -190,7 +190,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             args.manifold, ambient_dim=args.ambient_dim, seed=args.seed, **dict(args.param)
         )
     except TypeError as exc:
-        if "keyword argument" not in str(exc):
+        if "keyword argument" not in str(exc) and "unknown parameter" not in str(exc):
             raise
         raise ValueError(
             f"--param: manifold {args.manifold!r} does not accept "

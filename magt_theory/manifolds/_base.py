@@ -84,7 +84,7 @@ class Manifold(abc.ABC):
 
     def __init__(self, ambient_dim: int | None = None, seed: int = 0):
         n = self.native_dim
-        D = n if ambient_dim is None else check_int(ambient_dim, "ambient_dim", low=n)
+        D = n if ambient_dim is None else check_int(ambient_dim, "ambient_dim", low=n, high=2**20)
         self.ambient_dim = D
         self.seed = check_int(seed, "seed", low=0)
         if D == n:

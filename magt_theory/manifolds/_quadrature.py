@@ -110,6 +110,8 @@ _MAX_INTERVALS_PER_QUERY = 2000
 #: cap on the sub-intervals of one Laplace window
 _MAX_LAPLACE_PARTS = 4000
 _EPS = float(np.finfo(np.float64).eps)
+#: cap on the coarse panels of a curve (its arclength over ``panel_length``)
+_MAX_PANELS = 20000
 #: largest change of the log integrand's exponential rate times the interval length (at the
 #: default width): a 10-point Gauss-Legendre rule integrates exp(-5 x) on [0, 1] to 4e-16
 _SLOPE_STEP = 5.0
@@ -190,11 +192,12 @@ class CurveQuadrature:
         cutoff: float = 50.0,
         extra_bound: float = 0.0,
         node_budget: int = 2**18,
+        params: str = "the curve's parameters",
     ):
         self.spec = spec
         self._args = dict(
             panel_length=panel_length, order=order, width=width, cutoff=cutoff,
-            extra_bound=extra_bound, node_budget=node_budget,
+            extra_bound=extra_bound, node_budget=node_budget, params=params,
         )  # fmt: skip
         self.order = int(order)
         self.width = float(width)
@@ -209,6 +212,11 @@ class CurveQuadrature:
                 nodes = uu[j] + (uu[j + 1] - uu[j]) * x
                 d1, _ = spec.derivatives(nodes, np.full(nodes.shape, i))
                 length += (uu[j + 1] - uu[j]) * float(w @ np.linalg.norm(d1, axis=1))
+            if not (math.isfinite(length) and length / panel_length <= _MAX_PANELS):
+                raise ValueError(
+                    f"{params}: the curve is {length:.3g} long, over {_MAX_PANELS} quadrature "
+                    f"panels of arclength {panel_length:g}; use a shorter or smaller curve"
+                )
             n_pan = max(4, int(math.ceil(length / panel_length)))
             br = np.linspace(a, b, n_pan + 1)
             samples = br[:-1, None] + (br[1:] - br[:-1])[:, None] * t[None, :]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 _REGISTRY: dict[str, type] = {}
 
 
@@ -34,4 +36,22 @@ def make(name: str, ambient_dim: int | None = None, seed: int = 0, **params):
     """
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"name must be one of {names()}; got {name!r}")
-    return _REGISTRY[name](ambient_dim=ambient_dim, seed=seed, **params)
+    cls = _REGISTRY[name]
+    sig = inspect.signature(cls.__init__)
+    accepted = [p for p in sig.parameters if p not in ("self", "ambient_dim", "seed")]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise TypeError(f"{name}: unknown parameter(s) {unknown}; accepted: {accepted}")
+    for key, value in params.items():  # no parameter of a manifold is a string
+        if isinstance(value, (str, bytes)):
+            raise TypeError(f"{key} must be a number or a sequence of numbers; got {value!r}")
+    try:
+        return cls(ambient_dim=ambient_dim, seed=seed, **params)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        if any(k in msg for k in ("ambient_dim", "seed", *params)):
+            raise
+        # a conversion error deep inside: name the parameters it came from
+        raise type(exc)(
+            f"{name}: invalid parameter(s) {sorted(params) or ['ambient_dim', 'seed']}: {msg}"
+        ) from exc

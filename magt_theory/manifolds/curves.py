@@ -67,9 +67,11 @@ class Helix3D(Manifold):
     def __init__(self, ambient_dim=None, seed=0, t_max: float = 4 * math.pi):
         super().__init__(ambient_dim, seed)
         self.t_max = check_positive(t_max, "t_max")
+        if self.t_max > 1e4:
+            raise ValueError(f"t_max must be in (0, 1e4]; got {t_max!r}")
         self.reach = 2.0
         self._spec = self._make_spec()
-        self._quad = CurveQuadrature(self._spec)
+        self._quad = CurveQuadrature(self._spec, params=f"t_max={self.t_max:g}")
 
     def _make_spec(self) -> CurveSpec:
         log_pi = -math.log(self.t_max)
@@ -143,9 +145,14 @@ def _check_spiral(u_min, u_max, scale):
         u_min, u_max = float(u_min), float(u_max)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"u_min, u_max must be real numbers; got {u_min!r}, {u_max!r}") from exc
-    if not (np.isfinite(u_min) and np.isfinite(u_max) and 0.0 < u_min < u_max):
-        raise ValueError(f"u_min, u_max must satisfy 0 < u_min < u_max; got {u_min!r}, {u_max!r}")
-    return u_min, u_max, check_positive(scale, "scale")
+    if not (np.isfinite(u_min) and np.isfinite(u_max) and 0.0 < u_min < u_max <= 1e3):
+        raise ValueError(
+            f"u_min, u_max must satisfy 0 < u_min < u_max <= 1e3; got {u_min!r}, {u_max!r}"
+        )
+    scale = check_positive(scale, "scale")
+    if not 1e-6 <= scale <= 1e6:
+        raise ValueError(f"scale must be in [1e-6, 1e6]; got {scale!r}")
+    return u_min, u_max, scale
 
 
 @register
@@ -183,7 +190,9 @@ class Spiral2D(Manifold):
         super().__init__(ambient_dim, seed)
         self.u_min, self.u_max, self.scale = _check_spiral(u_min, u_max, scale)
         self._spec = _spiral_spec(self.u_min, self.u_max, self.scale)
-        self._quad = CurveQuadrature(self._spec)
+        self._quad = CurveQuadrature(
+            self._spec, params=f"u_min={self.u_min:g}, u_max={self.u_max:g}, scale={self.scale:g}"
+        )
         self.reach = _spiral_reach(self.u_min, self.u_max, self.scale)
 
     def _param(self, x):

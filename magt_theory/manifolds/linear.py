@@ -58,7 +58,7 @@ class GaussianSubspace(Manifold):
     def __init__(
         self, d: int = 2, scales=None, mean=None, ambient_dim: int | None = None, seed: int = 0
     ):
-        d = check_int(d, "d", low=1)
+        d = check_int(d, "d", low=1, high=2**16)
         if scales is None:
             sc_ = np.linspace(1.0, 0.5, d) if d > 1 else np.ones(1)
         elif isinstance(scales, numbers.Real):
@@ -206,10 +206,12 @@ class Checker2D(Manifold):
     def __init__(
         self, grid: int = 4, cell: float = 1.0, ambient_dim: int | None = None, seed: int = 0
     ):
-        self.grid = check_int(grid, "grid", low=2)
+        self.grid = check_int(grid, "grid", low=2, high=64)  # (queries x cells) arrays
         if self.grid % 2:
-            raise ValueError(f"grid must be an even integer >= 2; got {grid}")
+            raise ValueError(f"grid must be an even integer in [2, 64]; got {grid}")
         self.cell = check_positive(cell, "cell")
+        if not 1e-100 <= self.cell <= 1e100:
+            raise ValueError(f"cell must be in [1e-100, 1e100]; got {cell!r}")
         half = 0.5 * self.grid * self.cell
         self.half = half
         i, j = np.meshgrid(np.arange(self.grid), np.arange(self.grid), indexing="ij")

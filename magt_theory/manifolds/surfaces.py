@@ -93,8 +93,12 @@ class SwissRoll(Manifold):
         super().__init__(ambient_dim, seed)
         self.u_min, self.u_max, self.scale = _check_spiral(u_min, u_max, scale)
         self.height = check_positive(height, "height")
+        if self.height * self.scale > 1e12:
+            raise ValueError(f"height * scale must be <= 1e12; got height={height!r}, scale={scale!r}")
         self._spec = _spiral_spec(self.u_min, self.u_max, self.scale)
-        self._quad = CurveQuadrature(self._spec)
+        self._quad = CurveQuadrature(
+            self._spec, params=f"u_min={self.u_min:g}, u_max={self.u_max:g}, scale={self.scale:g}"
+        )
         self.reach = _spiral_reach(self.u_min, self.u_max, self.scale)
 
     def _assemble(self, xz, h):
@@ -205,6 +209,8 @@ class Torus3D(Manifold):
         self.r = check_positive(r, "r")
         if not self.r < self.R:
             raise ValueError(f"r must be smaller than R (a donut torus); got R={R!r}, r={r!r}")
+        if self.R > 1e12 or self.r < 1e-12 * self.R:
+            raise ValueError(f"R must be <= 1e12 and r >= 1e-12 R; got R={R!r}, r={r!r}")
         self.reach = min(self.r, self.R - self.r)
         Rr, rr = self.R, self.r
 
