@@ -211,7 +211,7 @@ _EXACT_SOLVERS = ("auto", "network_simplex", "assignment")
 
 
 def _is_uniform(w: np.ndarray) -> bool:
-    return bool(np.all(w == w[0]))
+    return w.size < 2 or bool(w.min() == w.max())
 
 
 def _w_exact(x, y, p, a, b, numItermax=None, max_dense_bytes=DEFAULT_MAX_DENSE_BYTES,
@@ -225,12 +225,7 @@ def _w_exact(x, y, p, a, b, numItermax=None, max_dense_bytes=DEFAULT_MAX_DENSE_B
             "solver='assignment' needs equal sample sizes and uniform weights; got "
             f"n={n}, m={m}{'' if _is_uniform(a) and _is_uniform(b) else ' and non-uniform weights'}"
         )
-    if solver == "assignment" or (solver == "auto" and assignable and n <= ASSIGNMENT_MAX_N):
-        return _w_assignment(x, y, p)
-    import ot
-
-    if numItermax is None:
-        numItermax = max(10**7, 50 * n * m)
+    numItermax = max(10**7, 50 * n * m) if numItermax is None else numItermax
     numItermax = check_int(numItermax, "numItermax", low=1)
     if (
         isinstance(max_dense_bytes, bool)
@@ -242,6 +237,10 @@ def _w_exact(x, y, p, a, b, numItermax=None, max_dense_bytes=DEFAULT_MAX_DENSE_B
             f"max_dense_bytes must be a number >= 0 (bytes; math.inf for always dense); "
             f"got {max_dense_bytes!r}"
         )
+    if solver == "assignment" or (solver == "auto" and assignable and n <= ASSIGNMENT_MAX_N):
+        return _w_assignment(x, y, p)
+    import ot
+
     metric = "sqeuclidean" if p == 2 else "euclidean"
     lazy = DENSE_BYTES_PER_PAIR * n * m > max_dense_bytes
     with warnings.catch_warnings():

@@ -34,6 +34,7 @@ import numbers
 
 import numpy as np
 import scipy.special as sc
+from scipy.linalg.blas import dgemm as _dgemm
 
 from .. import _xp
 from .._validation import check_alpha, check_int, check_positive
@@ -118,12 +119,37 @@ def vmf_log_mgf(p: int, kappa) -> np.ndarray:
     return kappa + _log_mgf_scaled(p, kappa)
 
 
+#: ``A_2(kappa) = I_1 / I_0`` for ``kappa >= _A2_ASYMPTOTIC``: the quotient of Hankel's series,
+#: ``A_2 = sum_k c_k kappa^{-k}`` with the exact rational ``c_k`` below (k = 0..12; computed by
+#: dividing the series of ``I_1`` and ``I_0`` exactly). Truncation error below ``4e-18``
+#: relative for ``kappa >= 50`` (checked against mpmath at 50 digits on a log grid up to
+#: ``1e9``, also in the tests); the exponentially small ``e^{-2 kappa}`` part is below
+#: ``1e-43`` there. Six times cheaper than ``i1e / i0e``.
+_A2_ASYMPTOTIC = 50.0
+_A2_COEFS = tuple(a / b for a, b in (
+    (1, 1), (-1, 2), (-1, 8), (-1, 8), (-25, 128), (-13, 32), (-1073, 1024), (-103, 32),
+    (-375733, 32768), (-23797, 512), (-55384775, 262144), (-2180461, 2048),
+    (-24713030909, 4194304),
+))
+
+
+def _a2_large(kappa: np.ndarray) -> np.ndarray:
+    """``A_2(kappa) = I_1(kappa) / I_0(kappa)`` for ``kappa >= 50`` (Horner in ``1/kappa``)."""
+    u = 1.0 / kappa
+    acc = np.full_like(kappa, _A2_COEFS[-1])
+    for c in _A2_COEFS[-2::-1]:
+        acc *= u
+        acc += c
+    return acc
+
+
 def _ratio_over_kappa(p: int, kappa: np.ndarray) -> np.ndarray:
     """``A_p(kappa) / kappa`` with ``A_p = I_{p/2} / I_{p/2-1}``, one Bessel-ratio evaluation.
 
     * ``kappa < 1e-4``: Taylor series ``1/p - kappa^2 / (p^2 (p + 2))``;
     * ``p = 2`` (circles): ``i1e(kappa) / i0e(kappa)`` (Cephes' exponentially scaled ``I_0``,
-      ``I_1``: accurate for every finite ``kappa``, no large-argument switch needed);
+      ``I_1``) below ``kappa = 50``, the quotient of Hankel's series above
+      (:func:`_a2_large`);
     * ``p = 3`` (the 2-sphere): ``A_3 = coth(kappa) - 1/kappa`` for ``kappa >= 1`` (no
       cancellation there), the ``ive`` ratio below;
     * other ``p``: ``ive(p/2, kappa) / ive(p/2 - 1, kappa)`` up to ``1e7`` and Hankel's
@@ -137,7 +163,14 @@ def _ratio_over_kappa(p: int, kappa: np.ndarray) -> np.ndarray:
     small = kappa < _KAPPA_SERIES
     k_big = np.where(small, 1.0, kappa)
     if p == 2:
-        direct = sc.i1e(k_big) / sc.i0e(k_big) / k_big
+        large = k_big >= _A2_ASYMPTOTIC
+        if np.all(large):
+            direct = _a2_large(k_big) / k_big
+        else:
+            direct = sc.i1e(k_big) / sc.i0e(k_big) / k_big
+            if np.any(large):
+                kl = k_big[large]
+                direct[large] = _a2_large(kl) / kl
     elif p == 3:
         direct = (1.0 / np.tanh(k_big) - 1.0 / k_big) / k_big
         low = k_big < 1.0
@@ -250,7 +283,7 @@ def _torch_const(x, arr):
 # ---------------------------------------------------------------------------- fused embedding
 #: bytes of one row block of the fused score/mean (a block of ``y``, its output and a temporary
 #: stay in the L2 cache while the native posterior is computed)
-_FUSED_BLOCK_BYTES = 2**19
+_FUSED_BLOCK_BYTES = 2**20
 
 
 class _FusedEmbedding:
@@ -280,7 +313,6 @@ class _FusedEmbedding:
         Q = self.Q
         out = np.empty((N, D))
         rows = int(min(max(_FUSED_BLOCK_BYTES // (8 * D), 64), 8192))
-        tmp = np.empty((min(rows, N), D))
         for start in range(0, N, rows):
             yc = y[start : start + rows]
             yn = (yc if Q is None else yc @ Q) / alpha
@@ -296,14 +328,17 @@ class _FusedEmbedding:
                 else:
                     np.matmul(m, Q.T, out=oc)
                 continue
-            t = tmp[: yc.shape[0]]
             if Q is None:
-                t[...] = m
-            else:
-                np.matmul(m, Q.T, out=t)
-            np.multiply(t, alpha, out=t)
-            np.subtract(t, yc, out=t)
-            np.divide(t, sigma**2, out=oc)
+                np.divide(alpha * m - yc, sigma**2, out=oc)
+                continue
+            # oc = Q (alpha m / sigma^2) - y / sigma^2 as one BLAS update on the block (in
+            # cache): copy y, then dgemm with beta = -1/sigma^2 in place (oc.T is Fortran-
+            # ordered, so f2py does not copy it)
+            np.copyto(oc, yc)
+            res = _dgemm(1.0, Q, (m * (alpha / sigma**2)).T, beta=-1.0 / sigma**2, c=oc.T,
+                         overwrite_c=1)
+            if res.ctypes.data != oc.ctypes.data:  # pragma: no cover (a copy was made)
+                oc[...] = res.T
         return out
 
     @_xp.boundary("y")
