@@ -51,6 +51,7 @@ sys.path.insert(0, str(HERE))
 import bench_dag  # noqa: E402
 import bench_dynamics  # noqa: E402
 import bench_foundation  # noqa: E402
+import bench_numpy_path  # noqa: E402
 import bench_magt  # noqa: E402
 
 import magt_theory as mt  # noqa: E402
@@ -112,6 +113,19 @@ def _foundation(table, quick):
     t_lazy = time.perf_counter() - t0
     table.add("5 exact W2: lazy (emd2_lazy) vs dense (emd2)", "lazy", t_lazy, "dense",
               t["t_pot"], note=f"n={n}, |dW2|={abs(w_lazy - t['w_pot']):.1e}")
+
+
+def _numpy_path(table, quick):
+    """Rows 1 (fused scores of circle, sphere, flat torus) and 5 (exact W2 vs the better of
+    POT and linear_sum_assignment per size) from ``bench_numpy_path``."""
+    for name, ts, _tg, tm, _diff in bench_numpy_path.score_ratios(repeats=3 if quick else 7):
+        table.add("1 closed-form score vs matmul roofline", "smoothed_score", ts, "y@Q", tm,
+                  note=f"{name} in R^64, N=100000")
+    sizes = (50, 100, 200, 500, 1000) if quick else (50, 100, 200, 500, 1000, 2000)
+    for n, to, tp, tl, diff in bench_numpy_path.w2_rows(sizes, repeats=3 if quick else 5):
+        table.add("5 exact W2 vs best of POT emd and LSA", "wasserstein", to,
+                  "POT" if tp <= tl else "LSA", min(tp, tl),
+                  note=f"n={n}, D=3, POT/LSA {tp / tl:.2f}, |dW2| {diff:.1e}")
 
 
 def _magt_step(table, quick, device):
@@ -180,6 +194,7 @@ def main(argv=None) -> Table:
     t0 = time.perf_counter()
     table = Table()
     _foundation(table, args.quick)
+    _numpy_path(table, args.quick)
     _magt_step(table, args.quick, args.device)
     _samplers(table, args.quick, args.threads)
     if args.skip_workflow:
