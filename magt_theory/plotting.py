@@ -129,12 +129,97 @@ def fig_pullback(df):
                   "t", "W2 / sqrt(E_MAG)", predicted_fn=lambda f: -1.0)
 
 
+def _excess(df: pd.DataFrame, keys=("manifold", "D")) -> pd.DataFrame:
+    """``w2(n) - mean_seeds w2(n = oo control)`` per group (finite n; non-positive dropped)."""
+    w = df[df["quantity"] == "w2"]
+    parts = []
+    for _, g in w.groupby(list(keys)):
+        ctrl = g[g["n"] == 0]["value"]
+        if ctrl.empty:
+            continue
+        e = g[g["n"] > 0].copy()
+        e["value"] = e["value"] - ctrl.mean()
+        e["quantity"] = "w2_excess"
+        parts.append(e[e["value"] > 0])
+    return pd.concat(parts, ignore_index=True) if parts else w.iloc[:0]
+
+
+def _rate_panel(ax, sub, label, color, fit=True):
+    agg = sub.groupby("n")["value"].agg(["mean", "sem"])
+    ax.errorbar(agg.index, agg["mean"], yerr=1.96 * agg["sem"].fillna(0), marker="o", ms=3,
+                lw=1, color=color, capsize=2, label=label)
+    if fit and sub["n"].nunique() >= 3:
+        f = analysis.fit_slope(sub["n"].to_numpy(np.float64), sub["value"].to_numpy(np.float64),
+                               n_boot=200)
+        xs = np.geomspace(sub["n"].min(), sub["n"].max(), 20)
+        ax.plot(xs, np.exp(f.intercept) * xs**f.slope, color=color, lw=0.8, ls="--",
+                label=f"{label} slope {f.slope:+.2f}")
+
+
+def _loglog(ax):
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 def fig_sample_size(df):
-    """Generated-sample W2 vs n with the two-sample noise floor and the empirical measure."""
-    keep = df[df["quantity"].isin(["w2", "w2_empirical"])].copy()
-    floor = df[df["quantity"] == "w2_noise_floor"]
-    return _facet(keep, "n", "quantity", "manifold", "W2 vs training sample size n", "n", "W2",
-                  predicted_fn=None, floor=floor, fit_hue="w2")
+    """One-sample W2 vs n (MAGT, empirical measure, n = oo control, estimator floor), and the
+    n-dependent excess over the control with its fitted slope (MAGT Corollary 2)."""
+    _theme()
+    groups = list(df.groupby(["manifold", "D"]))
+    fig, axes = plt.subplots(len(groups), 2, figsize=(7.0, 2.8 * len(groups)), squeeze=False)
+    for row, ((manifold, D), g) in zip(axes, groups):
+        fin = g[g["n"] > 0]
+        _rate_panel(row[0], fin[fin["quantity"] == "w2"], "MAGT", "C0", fit=False)
+        _rate_panel(row[0], fin[fin["quantity"] == "w2_empirical"], "empirical measure", "C2")
+        ctrl = g[(g["n"] == 0) & (g["quantity"] == "w2")]["value"]
+        if not ctrl.empty:
+            row[0].axhline(ctrl.mean(), color="C1", lw=1, label="MAGT, n = oo control")
+        fl = g[g["quantity"] == "w2_floor"]["value"]
+        if not fl.empty:
+            row[0].axhline(fl.mean(), color="k", ls=":", lw=1, label="estimator floor")
+        row[0].set(xlabel="n", ylabel="W2 to the exact law", title=f"{manifold}, D={D}")
+        ex = _excess(g)
+        _rate_panel(row[1], ex, "W2(n) - W2(oo)", "C0")
+        row[1].set(xlabel="n", ylabel="n-dependent excess", title="excess over the control")
+        for ax in row:
+            _loglog(ax)
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def fig_ambient_dim(df):
+    """n-dependent excess of MAGT's W2 vs n for each ambient dimension D (slopes per D)."""
+    _theme()
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    ex = _excess(df)
+    for i, (D, g) in enumerate(ex.groupby("D")):
+        _rate_panel(ax, g, f"D={D}", f"C{i}")
+    _loglog(ax)
+    ax.set(xlabel="n", ylabel="W2(n) - W2(oo)",
+           title="MAGT excess vs n across ambient dimensions")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def fig_memorisation(df):
+    """MAGT (excess over the n = oo control) vs the empirical measure of its n training
+    points, one panel per intrinsic dimension d (same one-sample estimator)."""
+    _theme()
+    groups = list(df.groupby(["manifold", "d", "D"]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3.0), squeeze=False)
+    for ax, ((manifold, d, D), g) in zip(axes[0], groups):
+        fin = g[g["n"] > 0]
+        _rate_panel(ax, fin[fin["quantity"] == "w2"], "MAGT W2", "C0", fit=False)
+        _rate_panel(ax, _excess(g), "MAGT excess", "C1")
+        _rate_panel(ax, fin[fin["quantity"] == "w2_empirical"], "empirical", "C2")
+        _loglog(ax)
+        ax.set(xlabel="n", ylabel="W2 to the exact law", title=f"{manifold} d={d} (D={D})")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
 
 
 def fig_smoothing_level(df):
@@ -146,21 +231,14 @@ def fig_smoothing_level(df):
     g.set_titles("{row_name}: {col_name}")
     for ax in g.axes.flat:
         ax.set_xscale("log")
-    floor = df[df["quantity"] == "w2_noise_floor"]
+    floor = df[df["quantity"] == "w2_floor"]
     for (m, q), ax in g.axes_dict.items():
         if q == "w2" and not floor.empty:
             ax.axhline(floor[floor["manifold"] == m]["value"].mean(), color="k", ls=":",
-                       lw=1, label="noise floor")
+                       lw=1, label="estimator floor")
             ax.legend(fontsize=6)
     g.figure.suptitle("MAGT across smoothing levels t", y=1.02, fontsize=9)
     return g.figure
-
-
-def fig_ambient_dim(df):
-    """W2 vs n for each ambient dimension D (the n-slope should not depend on D)."""
-    sub = _select(df, "w2").copy()
-    sub["D"] = sub["D"].astype(str)
-    return _facet(sub, "n", "D", "manifold", "W2 vs n across ambient dimensions D", "n", "W2")
 
 
 # ------------------------------------------------------------------ dynamics (CdC, THEORY §5)
@@ -383,6 +461,7 @@ FIGURES = {
     "sample_size": ("sample_size", fig_sample_size),
     "smoothing_level": ("smoothing_level", fig_smoothing_level),
     "ambient_dim": ("ambient_dim", fig_ambient_dim),
+    "memorisation": ("memorisation", fig_memorisation),
     "alignment_gap": ("alignment", fig_alignment_gap),
     "alignment_sin_theta": ("alignment", fig_alignment_sin_theta),
     "alignment_spectra": ("alignment", fig_alignment_spectra),

@@ -9,11 +9,13 @@ from magt_theory import analysis, experiments
 TINY = {
     "anchor_error": dict(manifold="circle", D=4, t=0.05, K=[16, 64], n_queries=32, repeats=1),
     "pullback": dict(manifold="circle", t=0.1, eps=[0.05], n_w2=100, n_fisher=50, K=256),
-    "sample_size": dict(manifold="circle", D=3, n=64, K=32, steps=3, width=16, depth=1,
-                        batch_size=16, n_eval=50),
+    "sample_size": dict(manifold="circle", D=3, n=64, K=32, min_steps=3, max_steps=3, width=16,
+                        depth=1, batch_size=16, n_gen=500),
 }
 TINY["smoothing_level"] = dict(TINY["sample_size"], t=0.2)
 TINY["ambient_dim"] = dict(TINY["sample_size"], D=5)
+TINY["memorisation"] = dict(TINY["sample_size"], manifold="flat_torus", k=2, D=None,
+                            n_gen_max=60, sd_iter=20)
 
 LEAD = ["experiment", "manifold", "d", "D", "seed"]
 TIMINGS = {"seconds_train", "seconds_sampling"}

@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 _MODULES = ("anchor_error", "pullback", "sample_size", "smoothing_level", "ambient_dim",
             "alignment", "robustness", "magt_alignment",
-            "benchmark", "chargen_steps", "chargen_n", "w1w2_checks", "equal_time")
+            "benchmark", "chargen_steps", "chargen_n", "w1w2_checks", "equal_time",
+            "memorisation", "sensitivity")
 
 
 def names() -> list[str]:
