@@ -1,16 +1,26 @@
-"""The benchmark's results table and sample scatter grid (MAGT §5 reproduction).
+"""The benchmark's results table, sample scatter grid and sensitivity figure (MAGT §5).
 
 Reads only the aggregated tidy rows of :mod:`magt_theory.experiments.benchmark`
 (``results/<cfg>/benchmark.parquet``) and writes
 
-- ``benchmark_table.csv``: one row per (dataset, method) with mean and standard deviation over
-  seeds (``ddof = 1``; NaN for one seed) of ``w2``, ``off_manifold_rate``,
-  ``seconds_per_1e4`` and ``seconds_train``, the mean noise floor, the NFE and ``time_ratio``:
-  the method's sampling time divided by MAGT's on the same dataset;
+- ``benchmark_table.csv``: one row per (dataset, method) with, over seeds, the mean, standard
+  deviation (``ddof = 1``; NaN for one seed) and 95% Student-t interval of the mean
+  (``<q>_ci_low``, ``<q>_ci_high``; infinite for one seed) of ``w2``, ``w2_sq`` (= W2^2: the
+  paper does not say which of the two it reports), ``w2_rel`` (W2 over the dataset's
+  diameter, comparable across datasets), ``off_manifold_rate``, ``seconds_per_1e4`` and
+  ``seconds_train``; the mean W2 floor (the estimator's value at exact samples of the same size),
+  ``w2_method`` (``law``: one-sample against the known law; ``exact``: two-sample exact OT),
+  ``under_trained`` (``k/n``: seeds whose training had not plateaued), the NFE, ``t_selected``
+  and ``time_ratio``: the method's sampling time divided by MAGT's on the same dataset;
 - ``benchmark_table.md``: the same as Markdown, followed by the time ratios of every multi-step
   method (NFE > 1) to MAGT per dataset and their geometric mean over datasets;
 - ``benchmark_scatter.{pdf,png}``: generated samples, one panel per (dataset, method), on the
   two coordinates of largest variance of that dataset's samples.
+
+:func:`sensitivity_figure` draws the sensitivity experiment
+(:mod:`magt_theory.experiments.sensitivity`): W2 against n, K and t, one panel per (parameter,
+dataset), MAGT and MAGT + DDIM refinement with 95% seed intervals, the W2 floor dashed, and
+under-trained points marked with a cross.
 
 Command line: ``python -m magt_theory.benchmark_report RESULTS.parquet [--out-dir DIR]
 [--figure STEM]`` (at least one of the two).
@@ -30,9 +40,10 @@ from .experiments.benchmark import DATASETS, METHODS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["summary_table", "time_ratios", "to_markdown", "scatter_grid", "write_report", "main"]
+__all__ = ["summary_table", "time_ratios", "to_markdown", "scatter_grid", "sensitivity_figure",
+           "write_report", "main"]
 
-_STATS = ("w2", "off_manifold_rate", "seconds_per_1e4", "seconds_train")
+_STATS = ("w2", "w2_sq", "w2_rel", "off_manifold_rate", "seconds_per_1e4", "seconds_train")
 
 
 def _order(values, preferred):
@@ -60,12 +71,15 @@ def summary_table(df: pd.DataFrame, reference: str = "magt") -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``manifold, method, n_seeds, nfe, <q>_mean, <q>_std`` for ``q`` in ``w2,
-        off_manifold_rate, seconds_per_1e4, seconds_train``, ``w2_noise_floor``,
-        ``t_selected`` (MAGT methods; NaN otherwise) and ``time_ratio``
-        (``seconds_per_1e4`` mean over that of ``reference`` on the same dataset; NaN when the
-        reference is absent). Rows in the paper's dataset and method order.
+        Columns ``manifold, method, n_seeds, nfe, <q>_mean, <q>_std, <q>_ci_low, <q>_ci_high``
+        for ``q`` in ``w2, w2_sq, w2_rel, off_manifold_rate, seconds_per_1e4, seconds_train``
+        (those present), ``w2_noise_floor``, ``w2_method``, ``under_trained`` (seeds flagged),
+        ``t_selected`` (MAGT methods; NaN otherwise) and ``time_ratio`` (``seconds_per_1e4``
+        mean over that of ``reference`` on the same dataset; NaN when the reference is absent).
+        Rows in the paper's dataset and method order.
     """
+    from .benchmark_claims import seed_interval
+
     df = _check(df)
     df = df[~df["quantity"].str.startswith("sample_")]
     per_seed = df.pivot_table(index=["manifold", "method", "seed"], columns="quantity",
@@ -76,8 +90,17 @@ def summary_table(df: pd.DataFrame, reference: str = "magt") -> pd.DataFrame:
         if q in per_seed:
             out[f"{q}_mean"] = g[q].mean()
             out[f"{q}_std"] = g[q].std(ddof=1)
+            ci = g[q].apply(lambda v: seed_interval(v)[1:] if v.notna().any()
+                            else (np.nan, np.nan))
+            out[f"{q}_ci_low"] = [c[0] for c in ci]
+            out[f"{q}_ci_high"] = [c[1] for c in ci]
     for q in ("nfe", "w2_noise_floor", "t_selected"):
         out[q] = g[q].mean() if q in per_seed else np.nan
+    out["under_trained"] = g["under_trained"].sum() if "under_trained" in per_seed else np.nan
+    if "w2_method_law" in per_seed:
+        out["w2_method"] = np.where(g["w2_method_law"].mean() > 0.5, "law", "exact")
+    else:
+        out["w2_method"] = "exact"
     out = out.reset_index()
     ref = out[out["method"] == reference].set_index("manifold")["seconds_per_1e4_mean"]
     out["time_ratio"] = out["seconds_per_1e4_mean"] / out["manifold"].map(ref)
@@ -121,26 +144,45 @@ def _md(header, rows) -> str:
     return "\n".join(lines)
 
 
+def _ci(r, q, fmt):
+    m = r.get(f"{q}_mean", np.nan)
+    if not np.isfinite(m):
+        return "–"
+    lo, hi = r.get(f"{q}_ci_low", np.nan), r.get(f"{q}_ci_high", np.nan)
+    if np.isfinite(lo) and np.isfinite(hi):
+        return f"{m:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+    return f"{m:{fmt}}"
+
+
 def to_markdown(table: pd.DataFrame, ratios: pd.DataFrame | None = None,
                 title: str = "Benchmark") -> str:
     """Markdown rendering of :func:`summary_table` (and :func:`time_ratios`)."""
     rows = []
     for _, r in table.iterrows():
+        under = r.get("under_trained", np.nan)
         rows.append([
             r["manifold"], r["method"], int(r["n_seeds"]),
-            _pm(r["w2_mean"], r["w2_std"], ".3f"), f"{r['w2_noise_floor']:.3f}",
-            _pm(r["off_manifold_rate_mean"], r["off_manifold_rate_std"], ".3f"),
+            _ci(r, "w2", ".3f"), _ci(r, "w2_sq", ".4f"),
+            _pm(r.get("w2_rel_mean", np.nan), np.nan, ".3f"),
+            f"{r['w2_noise_floor']:.3f} ({r.get('w2_method', 'exact')})",
+            _ci(r, "off_manifold_rate", ".3f"),
             f"{r['nfe']:.0f}", _pm(r["seconds_per_1e4_mean"], r["seconds_per_1e4_std"], ".3g"),
             f"{r['time_ratio']:.3g}" if np.isfinite(r["time_ratio"]) else "–",
             f"{r['t_selected']:g}" if np.isfinite(r["t_selected"]) else "",
+            f"{int(under)}/{int(r['n_seeds'])}" if np.isfinite(under) else "–",
         ])
     text = [f"## {title}", "",
-            "Mean ± std over seeds. W2: exact OT on the documented subsample against clean "
-            "samples of the manifold law (noise floor: two clean samples of that size); "
-            "off-manifold: fraction of samples farther than 0.1 from the manifold; "
-            "s/1e4: sampling wall time per 10^4 samples; × MAGT: that time over MAGT's.", "",
-            _md(["dataset", "method", "seeds", "W2", "W2 floor", "off-manifold", "NFE",
-                 "s / 1e4 samples", "× MAGT time", "t (MAGT)"], rows)]
+            "Mean and 95% Student-t interval over seeds. W2 (and W2^2: the paper does not say "
+            "which it reports): one-sample against the dataset's known law (`law`) or exact OT "
+            "on the documented subsample against clean samples (`exact`); the floor is the "
+            "estimator's value at exact samples of the same size (values within it are not "
+            "resolved); W2/diam: W2 over the dataset's diameter; off-manifold: fraction of "
+            "samples farther than the threshold (0.1) from the manifold; s/1e4: sampling wall "
+            "time per 10^4 samples; × MAGT: that time over MAGT's; under-trained: seeds whose "
+            "training loss had not plateaued (the benchmark's criterion).", "",
+            _md(["dataset", "method", "seeds", "W2 [95% CI]", "W2^2 [95% CI]", "W2/diam",
+                 "W2 floor (method)", "off-manifold [95% CI]", "NFE", "s / 1e4 samples",
+                 "× MAGT time", "t (MAGT)", "under-trained"], rows)]
     if ratios is not None and not ratios.empty:
         rrows = [[idx] + [f"{v:.3g}" if np.isfinite(v) else "–" for v in r]
                  for idx, r in ratios.iterrows()]
@@ -195,6 +237,92 @@ def scatter_grid(df: pd.DataFrame, max_points: int = 1000):
     return fig
 
 
+_AXIS_LABEL = {"n": "training size n", "K": "anchors K", "t": "smoothing level t"}
+
+
+def sensitivity_figure(df: pd.DataFrame):
+    """MAGT's W2 against n, K and t on each dataset (the paper's sensitivity figure).
+
+    Rows: the swept parameter (n, K, t); columns: datasets. Lines: ``method`` (MAGT, MAGT +
+    DDIM refinement) with the mean over seeds and its 95% Student-t interval; dashed: the W2
+    floor of the estimator at that sample size; crosses: points where some seed was flagged
+    ``under_trained``. Log axes for n, K and W2.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from .benchmark_claims import seed_interval
+
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
+    need = {"manifold", "axis", "seed", "quantity", "value", "n", "K", "t"}
+    if not need <= set(df.columns):
+        raise ValueError(f"df lacks the sensitivity column(s) {sorted(need - set(df.columns))}")
+    if "method" not in df.columns:
+        df = df.assign(method="magt")
+    w2 = df[df["quantity"] == "w2"].copy()
+    if w2.empty:
+        raise ValueError("df holds no w2 rows")
+    w2["x"] = [float(r[r["axis"]]) for _, r in w2.iterrows()]
+    under = df[df["quantity"] == "under_trained"].copy()
+    under["x"] = [float(r[r["axis"]]) for _, r in under.iterrows()]
+    floor = df[df["quantity"] == "w2_noise_floor"].groupby("manifold")["value"].mean()
+    axes_ = [a for a in ("n", "K", "t") if a in set(w2["axis"])]
+    datasets = _order(w2["manifold"], DATASETS)
+    sns.set_theme(context="paper", style="ticks")
+    fig, axs = plt.subplots(len(axes_), len(datasets), squeeze=False,
+                            figsize=(2.3 * len(datasets), 2.0 * len(axes_)))
+    methods = _order(w2["method"], METHODS)
+    palette = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
+    for i, a in enumerate(axes_):
+        for j, ds in enumerate(datasets):
+            ax = axs[i, j]
+            sub = w2[(w2["axis"] == a) & (w2["manifold"] == ds)]
+            if not sub.empty:
+                sns.lineplot(data=sub, x="x", y="value", hue="method", hue_order=methods,
+                             palette=palette, marker="o", ax=ax, legend=(i == 0 and j == 0),
+                             errorbar=lambda v: seed_interval(v)[1:])
+                u = under[(under["axis"] == a) & (under["manifold"] == ds)]
+                flagged = u[u["value"] > 0].groupby(["method", "x"]).size()
+                means = sub.groupby(["method", "x"])["value"].mean()
+                for key in flagged.index:
+                    if key in means.index:
+                        ax.plot(key[1], means[key], "x", color=palette.get(key[0], "k"), ms=7)
+            if ds in floor.index:
+                ax.axhline(floor[ds], ls="--", color="0.5", lw=0.8,
+                           label="W2 floor" if (i == 0 and j == 0) else None)
+            if a in ("n", "K"):
+                ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(_AXIS_LABEL[a])
+            ax.set_ylabel("W2" if j == 0 else "")
+            if i == 0:
+                ax.set_title(ds)
+    if axs[0, 0].get_legend() is not None:
+        axs[0, 0].legend(fontsize=6, title=None)
+    fig.suptitle("MAGT sensitivity: mean W2 and 95% seed interval; dashed: W2 floor; "
+                 "x: some seed under-trained", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _save(fig, stem) -> dict:
+    import matplotlib.pyplot as plt
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for ext, kw in ((".pdf", {}), (".png", {"dpi": 150})):
+        target = stem.with_suffix(ext)
+        atomic_savefig(fig, target, bbox_inches="tight", **kw)
+        paths[ext[1:]] = target
+    plt.close(fig)
+    return paths
+
+
 def write_report(df: pd.DataFrame, out_dir=None, figure_stem=None,
                  reference: str = "magt") -> dict:
     """Write ``benchmark_table.csv`` / ``.md`` in ``out_dir`` and/or the scatter grid (atomic).
@@ -215,16 +343,7 @@ def write_report(df: pd.DataFrame, out_dir=None, figure_stem=None,
         atomic_write(table, paths["csv"])
         atomic_write_text(paths["md"], to_markdown(table, ratios))
     if figure_stem is not None:
-        import matplotlib.pyplot as plt
-
-        fig = scatter_grid(df)
-        stem = Path(figure_stem)
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        for ext, kw in ((".pdf", {}), (".png", {"dpi": 150})):
-            target = stem.with_suffix(ext)
-            atomic_savefig(fig, target, bbox_inches="tight", **kw)
-            paths[ext[1:]] = target
-        plt.close(fig)
+        paths.update(_save(scatter_grid(df), figure_stem))
     return paths
 
 
@@ -236,9 +355,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default=None, help="directory of benchmark_table.{csv,md}")
     ap.add_argument("--figure", default=None, help="stem of the scatter grid (.pdf and .png)")
     ap.add_argument("--reference", default="magt", help="method of the time ratios")
+    ap.add_argument("--sensitivity", default=None,
+                    help="RESULTS are the sensitivity experiment's: write its figure to this stem")
     args = ap.parse_args(argv)
-    paths = write_report(pd.read_parquet(args.results), args.out_dir, args.figure,
-                         args.reference)
+    df = pd.read_parquet(args.results)
+    if args.sensitivity is not None:
+        _save(sensitivity_figure(df), args.sensitivity)
+        return 0
+    paths = write_report(df, args.out_dir, args.figure, args.reference)
     if "md" in paths:
         print(Path(paths["md"]).read_text())
     return 0

@@ -811,6 +811,10 @@ def verdicts(frames: dict[str, pd.DataFrame], n_boot: int = 1000, seed: int = 0)
         rows += w1w2_rows(frames["w1w2_checks"])
     if "equal_time" in frames:
         rows += equal_time_rows(frames["equal_time"])
+    if "benchmark" in frames or "sensitivity" in frames:  # MAGT §5 claims per dataset
+        from . import benchmark_claims
+
+        rows += benchmark_claims.rows(frames, n_boot, seed).to_dict("records")
     table = pd.concat([_slope_rows(frames, n_boot, seed), pd.DataFrame(rows)], ignore_index=True)
     table = table.reindex(columns=analysis.VERDICT_COLUMNS)
     for col in ("direction", "control"):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 
 from magt_theory import benchmark_report as br
 from magt_theory import claims, experiments, workflow
@@ -43,10 +44,12 @@ def test_benchmark_rows_schema(method):
     assert (df["experiment"] == "benchmark").all() and (df["method"] == method).all()
     assert (df["d"] == 1).all() and (df["D"] == 3).all()
     q = df.set_index("quantity")["value"]
-    for name in ("w2", "w2_noise_floor", "off_manifold_rate", "nfe", "seconds_per_1e4",
-                 "seconds_train"):
+    for name in ("w2", "w2_sq", "w2_rel", "diameter", "w2_noise_floor", "off_manifold_rate",
+                 "nfe", "seconds_per_1e4", "seconds_train", "under_trained", "grad_steps"):
         assert np.isfinite(q[name]) and q[name] >= 0
     assert 0 <= q["off_manifold_rate"] <= 1
+    assert q["w2_sq"] == pytest.approx(q["w2"] ** 2) and q["under_trained"] in (0.0, 1.0)
+    assert q["w2_rel"] == pytest.approx(q["w2"] / q["diameter"])
     assert q["nfe"] == EXPECTED_NFE[method]
     assert ("t_selected" in q.index) == method.startswith("magt")
     samples = df[df["quantity"].str.startswith("sample_x")]
@@ -64,7 +67,13 @@ def test_benchmark_is_deterministic_and_validates():
     with pytest.raises(ValueError, match="n_w2"):
         experiments.run("benchmark", dict(TINY, n_w2=500))
     with pytest.raises(ValueError, match="unknown parameter"):
-        experiments.run("benchmark", dict(TINY, steps=3))
+        experiments.run("benchmark", dict(TINY, stepz=3))
+    with pytest.raises(ValueError, match="control"):
+        experiments.run("benchmark", dict(TINY, control="nope"))
+    with pytest.raises(ValueError, match="scale"):
+        experiments.run("benchmark", dict(TINY, scale=-1.0))
+    with pytest.raises(ValueError, match="steps"):
+        experiments.run("benchmark", dict(TINY, steps=0))
 
 
 def test_chargen_steps_euler_error_is_first_order():
@@ -137,6 +146,8 @@ def test_summary_table_against_numpy():
             v = sub[sub.quantity == q].sort_values("seed")["value"].to_numpy()
             assert r[f"{q}_mean"] == pytest.approx(v.mean())
             assert r[f"{q}_std"] == pytest.approx(v.std(ddof=1))
+            lo, hi = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
+            assert (r[f"{q}_ci_low"], r[f"{q}_ci_high"]) == pytest.approx((lo, hi))
         magt = df[(df.manifold == r.manifold) & (df.method == "magt")
                   & (df.quantity == "seconds_per_1e4")]["value"].mean()
         assert r["time_ratio"] == pytest.approx(r["seconds_per_1e4_mean"] / magt)
@@ -147,7 +158,8 @@ def test_summary_table_against_numpy():
     assert ratios.loc["geometric mean", "ddim1000"] == pytest.approx(gm)
     md = br.to_markdown(tab, ratios)
     first = tab.iloc[0]
-    assert f"{first['w2_mean']:.3f} ± {first['w2_std']:.3f}" in md
+    assert f"{first['w2_mean']:.3f} [{first['w2_ci_low']:.3f}, {first['w2_ci_high']:.3f}]" in md
+    assert "W2^2" in md and "under-trained" in md
     assert "geometric mean" in md and md.count("\n|") >= 6 + 3
 
 
@@ -288,3 +300,91 @@ def test_benchmark_rules_only_with_a_benchmark_experiment():
         rules("workflows/config/benchmark.yaml"))
     assert not {"benchmark_table", "benchmark_scatter"} & set(
         rules("workflows/config/smoke.yaml"))
+
+
+# ----------------------------------------------------------------------- datasets, W2, convergence
+def test_dataset_constants_and_diameter_against_brute_force():
+    from scipy.spatial.distance import pdist
+
+    for name in bm.DATASETS:
+        M = bm.make_dataset(name)
+        for k, v in bm.DATASET_CONSTANTS[name].items():  # the documented constants are used
+            got = getattr(M, k, None) if k != "radii" else tuple(M.radii)
+            assert got == pytest.approx(v), (name, k)
+        diam = bm.dataset_diameter(M)
+        x = M.sample(3000, np.random.default_rng(0))
+        brute = pdist(x).max()  # a sample's diameter: below the support's, and close to it
+        assert brute <= diam * (1 + 1e-9), name
+        assert brute >= 0.97 * diam, name
+    small = bm.make_dataset("rings2d", {"rings2d": {"radii": [0.5, 1.0]}, "torus3d": {"R": 9}})
+    assert bm.dataset_diameter(small) == pytest.approx(2.0)
+    with pytest.raises(TypeError):
+        bm.make_dataset("helix3d", {"helix3d": {"height": 3.0}})
+
+
+def test_measure_w2_is_one_homogeneous_in_the_scale():
+    M = bm.make_dataset("torus3d")
+    x = M.sample(300, np.random.default_rng(1)) + 0.05
+    p = dict(bm.DEFAULTS, n_w2=300, floor_repeats=2)
+    a = dict(bm.measure_w2(x, M, 1.0, "exact", p, np.random.default_rng(5)))
+    b = dict(bm.measure_w2(2.5 * x, M, 2.5, "exact", p, np.random.default_rng(5)))
+    assert b["w2"] == pytest.approx(2.5 * a["w2"]) and b["w2_sq"] == pytest.approx(b["w2"] ** 2)
+    assert b["w2_noise_floor"] == pytest.approx(2.5 * a["w2_noise_floor"])
+    df = experiments.run("benchmark", dict(TINY, method="magt", manifold="moons2d",
+                                           scale="unit_diameter", n_scatter=0))
+    q = df.set_index("quantity")["value"]
+    assert q["diameter"] == pytest.approx(1.0) and q["w2_rel"] == pytest.approx(q["w2"])
+
+
+def test_plateau_criterion_against_numpy():
+    rng = np.random.default_rng(0)
+    steps = np.arange(1000)
+    falling = np.exp(-steps / 400) + 0.01 * rng.standard_normal(1000)  # still falling at the end
+    flat = 1.0 + 0.05 * rng.standard_normal(1000)
+    ok, drop = bm.plateau(falling)
+    a, b = falling[400:500].mean(), falling[-100:].mean()
+    assert drop == pytest.approx((a - b) / max(abs(a), abs(b))) and not ok
+    assert bm.plateau(flat)[0]
+    assert bm.plateau(falling[:10]) == (False, pytest.approx(np.nan, nan_ok=True))
+    rows = dict(bm._convergence([flat, falling], 0.05))
+    assert rows["under_trained"] == 1.0 and rows["loss_rel_drop"] == pytest.approx(drop)
+
+
+def test_equal_budget_steps_override():
+    for method in ("magt", "wgan_gp", "fm20"):
+        df = experiments.run("benchmark", dict(TINY, method=method, manifold="moons2d", steps=25,
+                                               n_scatter=0))
+        assert df.set_index("quantity")["value"]["grad_steps"] == 25
+
+
+# ----------------------------------------------------------------------- sensitivity
+SENS = dict(n_grid=[60, 120], K_grid=[8, 16], t_grid=[0.1, 0.3, 0.5], n=80, K=8, t=0.3,
+            n_gen=100, n_w2=100, width=16, depth=2, batch_size=32, steps=20, refine_steps=2,
+            floor_repeats=2, w2_method="exact")
+
+
+def test_sensitivity_rows_and_figure(tmp_path):
+    parts = [experiments.run("sensitivity", dict(SENS, manifold="helix3d", axis=a, level=i,
+                                                 seed=s))
+             for a, levels in (("n", 2), ("K", 2), ("t", 3)) for i in range(levels)
+             for s in ((0, 1) if a == "t" else (0,))]
+    df = pd.concat(parts, ignore_index=True)
+    assert list(df.columns[:5]) == LEAD and set(df["method"]) == {"magt", "magt_ddim"}
+    n_rows = df[(df["axis"] == "n") & (df["quantity"] == "w2")]
+    assert sorted(n_rows["n"].unique()) == [60, 120] and (n_rows["K"] == 8).all()
+    t_rows = df[(df["axis"] == "t") & (df["quantity"] == "w2")]
+    assert sorted(t_rows["t"].unique()) == [0.1, 0.3, 0.5]
+    need = {"w2", "w2_sq", "w2_rel", "w2_noise_floor", "off_manifold_rate", "under_trained"}
+    assert need <= set(df["quantity"])
+    fig = br.sensitivity_figure(df)
+    assert len(fig.axes) == 3  # (n, K, t) x one dataset
+    path = tmp_path / "sens.parquet"
+    df.to_parquet(path)
+    assert br.main([str(path), "--sensitivity", str(tmp_path / "fig" / "sens")]) == 0
+    assert (tmp_path / "fig" / "sens.png").exists()
+    with pytest.raises(ValueError, match="level"):
+        experiments.run("sensitivity", dict(SENS, axis="t", level=3))
+    with pytest.raises(ValueError, match="axis"):
+        experiments.run("sensitivity", dict(SENS, axis="D"))
+    table = claims.verdicts({"sensitivity": df}, n_boot=200)
+    assert set(table["swept"]) == {"n", "K", "t"} and (table["control"] == "growing_noise").all()

@@ -1,4 +1,5 @@
-# MAGT's synthetic benchmark: the results table and the sample scatter grid. The benchmark jobs
+# MAGT's synthetic benchmark: the results table, the sample scatter grid and the sensitivity
+# figure. The benchmark jobs
 # themselves (one per dataset x method x seed) and their aggregate are the generic sweep of
 # sweeps.smk; this file only adds what a sweep cannot express. Absent (no rules, no targets)
 # when the config has no `benchmark` experiment. Science: magt_theory.benchmark_report.
@@ -39,3 +40,24 @@ if "benchmark" in EXPS:
         shell:
             "MPLBACKEND=Agg {PY} -m magt_theory.benchmark_report {input} "
             "--figure paper_figures/{wildcards.cfg}/benchmark_scatter > {log} 2>&1"
+
+# MAGT's sensitivity figure (W2 vs n, K, t on the six datasets): jobs and aggregate are the
+# generic sweep's (experiment `sensitivity`); the claim rows come from the generic verdicts rule
+# (magt_theory.benchmark_claims via magt_theory.claims). Absent without that experiment.
+if "sensitivity" in EXPS:
+    SWEEP_TARGETS.extend([
+        f"paper_figures/{NAME}/benchmark_sensitivity.pdf",
+        f"paper_figures/{NAME}/benchmark_sensitivity.png",
+    ])
+
+    rule benchmark_sensitivity:
+        input:
+            "results/{cfg}/sensitivity.parquet",
+        output:
+            pdf="paper_figures/{cfg}/benchmark_sensitivity.pdf",
+            png=report("paper_figures/{cfg}/benchmark_sensitivity.png", category="{cfg}"),
+        log:
+            "results/{cfg}/logs/benchmark_sensitivity.log",
+        shell:
+            "MPLBACKEND=Agg {PY} -m magt_theory.benchmark_report {input} "
+            "--sensitivity paper_figures/{wildcards.cfg}/benchmark_sensitivity > {log} 2>&1"

@@ -1,15 +1,44 @@
-"""MAGT's synthetic benchmark: one job = one (dataset, method, seed) [MAGT §5, THEORY.md §3].
+"""MAGT's synthetic benchmark: one job = one (dataset, method, seed) [MAGT §5].
 
-Protocol (the paper's, every size a parameter so that small configs can shrink it): ``n``
-training points of a known manifold law with Gaussian jitter ``N(0, 0.02^2 I)``, ``n_valid``
-jittered validation points (MAGT's t selection), ``n_gen`` generated points; MLPs of ``depth``
-hidden layers of ``width`` units for every network: ReLU (the protocol's backbone) for MAGT,
-the score and velocity networks of the diffusion and flow-matching baselines, WGAN-GP and the
-characteristic generator (ReLU networks also learn the low-noise denoiser much faster than SiLU
-ones at small budgets), SiLU for the proximal-flow potential, whose gradient and time
-derivative must be smooth; Adam at learning rate ``lr`` for every method except WGAN-GP (whose
-optimiser settings are part of the protocol); MAGT with ``K`` anchors and ``t`` chosen on the
-validation set over ``t_grid`` by W2.
+Protocol (MAGT §5, every size a parameter so that small configs can shrink it): ``n``
+training points of a known manifold law with Gaussian jitter ``N(0, jitter^2 I)`` (the paper:
+0.02), ``n_valid`` jittered validation points (MAGT's t selection), ``n_gen`` generated points;
+MLPs of ``depth`` hidden layers of ``width`` units for every network (the paper: 5 x 512): ReLU
+(the protocol's backbone) for MAGT, the score and velocity networks of the diffusion and
+flow-matching baselines, WGAN-GP and the characteristic generator, SiLU for the proximal-flow
+potential, whose gradient and time derivative must be smooth; Adam at learning rate ``lr`` for
+every method except WGAN-GP (whose optimiser settings are part of the protocol); MAGT with
+``K`` anchors and ``t`` chosen on the validation set over ``t_grid`` by W2.
+
+Datasets and their constants
+----------------------------
+The paper states the formulas of its six datasets but not all their constants; the ones used
+here (:data:`DATASET_CONSTANTS`, keyword arguments of :func:`magt_theory.manifolds.make`,
+overridable per dataset through the ``geometry`` parameter) are:
+
+==========  ===========================================================  ====================
+dataset     law (uniform in arc length / area unless stated)             constants
+==========  ===========================================================  ====================
+rings2d     three concentric circles, mass proportional to length         radii 1, 2, 3
+spiral2d    ``scale * u (cos u, sin u)``, uniform in ``u``                u in [pi, 4 pi],
+                                                                         scale 1/pi (radius
+                                                                         1 to 4)
+moons2d     ``sklearn.datasets.make_moons`` arcs: ``(cos s, sin s)`` and  fixed: inner moon
+            ``(1 - cos s, 1/2 - sin s)``, ``s in [0, pi]``                offset (1, 1/2)
+checker2d   black cells of a ``grid x grid`` board of side ``cell``       grid 4, cell 1
+helix3d     ``(cos u, sin u, u)`` (the paper's formula)                   u in [0, 4 pi]
+                                                                         (height 4 pi)
+torus3d     donut ``R = 2, r = 1`` (the paper's constants)                R 2, r 1
+==========  ===========================================================  ====================
+
+**Scale convention** (``scale``): ``"native"`` keeps the formulas' literal units (the jitter
+0.02 and the off-manifold threshold 0.1 of the protocol are then in those units);
+``"unit_diameter"`` multiplies every dataset by ``1 / diam(M)`` (:func:`dataset_diameter`) so
+that W2 values are comparable across datasets; a positive number multiplies by that factor.
+Jitter and threshold are always in the scaled units. Every measurement is taken on ``x / c``
+against the unscaled manifold and multiplied back by ``c`` (W2 is 1-homogeneous: exact).
+Whatever the scale, ``w2_rel = W2 / diam`` is reported as well, so the table can compare
+datasets; the paper does not say whether it reports W2 or W2^2, so both are reported.
 
 Methods (:data:`METHODS`; NFE = network evaluations per sample):
 
@@ -28,19 +57,56 @@ chargen    characteristic generator ``g(0, T, z)``                              
 w1w2       W1⊕W2 proximal flow, ``w1w2_K`` Euler steps of ``-grad U/lambda``      K
 ========== ====================================================================== =========
 
-Measurements (tidy rows, one per quantity): ``w2`` -- exact W2 (POT network simplex) between
-the first ``n_w2`` generated points and ``n_w2`` fresh *clean* samples of the manifold law (a
-documented subsample: exact OT is O(n^3)); ``w2_noise_floor`` -- the same between two
-independent clean samples of size ``n_w2``; ``off_manifold_rate`` -- fraction of all ``n_gen``
-samples farther than 0.1 from the manifold; ``nfe``; ``seconds_per_1e4`` -- wall time of
-generating the ``n_gen`` samples (after a warm-up call; the minimum over repeated calls until
-0.5 s have elapsed, at most 7, see :func:`time_sampler`), scaled to 10^4 samples;
-``seconds_train``; ``t_selected`` for the MAGT methods; and ``n_scatter`` generated points as
-rows ``sample_x0, sample_x1, ...`` with a ``sample_index`` column (for the scatter-grid figure).
+**Equal budget.** ``steps`` (when not None) sets the number of gradient steps of every network
+of every method (MAGT: each candidate ``t``; WGAN-GP: generator steps, each with 5 critic
+steps; the characteristic generator: its velocity and its one-step networks), overriding the
+per-method ``*_steps``; with the same ``width``/``depth`` this is the paper's equal-budget
+comparison.
+
+**Convergence check** (:func:`plateau`). Each trained network's per-step training loss (a
+fresh noise/anchor draw every step: an unbiased minibatch estimate of the population loss on
+the training set) is averaged over two windows of ``max(1, steps // 10)`` steps: the window
+ending at half the steps and the last one. The network has *plateaued* when its loss fell by at
+most ``plateau_tol`` (relative, default 5%) over the second half of training, or by no more
+than twice the standard error of that difference. A method is ``under_trained`` (1.0) when any
+of its networks has not plateaued. Monitored losses: MAGT's DSM loss (the selected ``t``), the
+score network's and the velocity network's losses, the WGAN-GP critic's W1 estimate, both
+losses of the characteristic generator, the proximal flow's DV objective. (A minibatch training
+loss, not a held-out one; with the cosine learning-rate decay some of the second-half drop is
+annealing, so the check is conservative towards flagging.)
+
+Measurements (tidy rows, one per quantity):
+
+- ``w2`` -- W2 of the generated sample to the dataset's law, by ``w2_method``:
+  ``"law"``: one-sample ``W2(mu_n, nu)`` of all ``n_gen`` points against the known law
+  (:func:`magt_theory.metrics.wasserstein_to_law`, curve method; also ``w2_lower``,
+  ``w2_upper``, its bracket); ``"exact"``: exact two-sample W2 (POT network simplex) between the
+  first ``n_w2`` generated points and ``n_w2`` fresh clean samples; ``"auto"``: ``"law"`` for
+  the curves that function supports (when it is available), else ``"exact"``;
+  ``w2_method_law`` is 1.0 for the one-sample method, 0.0 for exact OT;
+- ``w2_sq`` (= ``w2^2``), ``w2_rel`` (= ``w2 / diameter``), ``diameter``;
+- ``w2_noise_floor`` -- the estimator's value at exact samples of the same size: the mean over
+  ``floor_repeats`` clean samples for ``"law"``, the W2 between two independent clean samples
+  of ``n_w2`` for ``"exact"`` (a value within the floor is not resolved);
+- ``off_manifold_rate`` -- fraction of all ``n_gen`` samples farther than ``threshold`` from
+  the (scaled) manifold; ``nfe``; ``seconds_per_1e4`` -- wall time of generating the ``n_gen``
+  samples (after a warm-up call; the minimum over repeated calls until 0.5 s have elapsed, at
+  most 7, see :func:`time_sampler`), scaled to 10^4 samples; ``seconds_train``;
+- ``under_trained`` (0/1), ``loss_rel_drop`` (the largest relative second-half loss drop over
+  the method's networks), ``grad_steps`` (gradient steps per network);
+- ``t_selected`` for the MAGT methods; and ``n_scatter`` generated points as rows
+  ``sample_x0, sample_x1, ...`` with a ``sample_index`` column (for the scatter-grid figure).
+
+Negative controls (``control``; used by the tests of :mod:`magt_theory.benchmark_claims` to show
+that each verdict row can fail): ``"noisy_magt"`` adds ``N(0, (0.5 diam)^2 I)`` to MAGT's
+samples (a visibly worse MAGT: it must lose the lowest-W2 and lowest-off-manifold rows);
+``"slow_magt"`` times MAGT's sampler as 1000 forward passes (a 1000-NFE MAGT: it must lose the
+speed-ratio row). ``"none"`` (default) is the benchmark.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -59,21 +125,44 @@ METHODS = ("magt", "magt_ddim", "ddim1000", "dpmpp20", "dpmpp40", "fm20", "wgan_
 #: the paper's six synthetic datasets
 DATASETS = ("rings2d", "spiral2d", "moons2d", "checker2d", "helix3d", "torus3d")
 
+#: the constants of each dataset (keyword arguments of ``manifolds.make``; see the docstring)
+DATASET_CONSTANTS = {
+    "rings2d": {"radii": (1.0, 2.0, 3.0)},
+    "spiral2d": {"u_min": math.pi, "u_max": 4 * math.pi, "scale": 1 / math.pi},
+    "moons2d": {},
+    "checker2d": {"grid": 4, "cell": 1.0},
+    "helix3d": {"t_max": 4 * math.pi},
+    "torus3d": {"R": 2.0, "r": 1.0},
+}
+
+#: negative controls of the benchmark's verdict rows (see the module docstring)
+CONTROLS = ("none", "noisy_magt", "slow_magt")
+
+#: W2 estimators
+W2_METHODS = ("auto", "law", "exact")
+
 DEFAULTS = {
     "manifold": "rings2d",
     "method": "magt",
     "seed": 0,
+    "geometry": None,
+    "scale": "native",
     "n": 10000,
     "n_valid": 5000,
     "jitter": 0.02,
     "n_gen": 10000,
+    "w2_method": "auto",
     "n_w2": 4000,
+    "floor_repeats": 4,
     "n_scatter": 1000,
     "threshold": 0.1,
     "width": 512,
     "depth": 5,
     "batch_size": 256,
     "lr": 1e-3,
+    "steps": None,
+    "plateau_tol": 0.05,
+    "control": "none",
     # MAGT
     "t_grid": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
     "K": 1024,
@@ -99,15 +188,22 @@ DEFAULTS = {
     "w1w2_L": 1.0,
 }
 
+_STEP_KEYS = ("magt_steps", "score_steps", "fm_steps", "wgan_steps", "chargen_steps",
+              "w1w2_steps")
+
 
 def _validate(p: dict) -> None:
     if p["method"] not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}; got {p['method']!r}")
-    for k in ("n", "n_valid", "n_gen", "n_w2", "width", "K", "batch_size", "magt_steps",
-              "n_select", "score_steps", "refine_steps", "fm_steps", "wgan_steps", "chargen_K",
-              "chargen_steps", "w1w2_steps", "w1w2_K"):
-        if not isinstance(p[k], (int, np.integer)) or p[k] < 1:
+    for k in ("n", "n_valid", "n_gen", "n_w2", "width", "K", "batch_size", "n_select",
+              "refine_steps", "chargen_K", "w1w2_K") + _STEP_KEYS:
+        if not isinstance(p[k], (int, np.integer)) or isinstance(p[k], bool) or p[k] < 1:
             raise ValueError(f"{k} must be an integer >= 1; got {p[k]!r}")
+    if p["steps"] is not None and (not isinstance(p["steps"], (int, np.integer))
+                                   or isinstance(p["steps"], bool) or p["steps"] < 1):
+        raise ValueError(f"steps must be None or an integer >= 1; got {p['steps']!r}")
+    if not isinstance(p["floor_repeats"], (int, np.integer)) or p["floor_repeats"] < 2:
+        raise ValueError(f"floor_repeats must be an integer >= 2; got {p['floor_repeats']!r}")
     if p["n_w2"] > p["n_gen"]:
         raise ValueError(f"n_w2 must be <= n_gen = {p['n_gen']}; got {p['n_w2']}")
     if not 0 <= p["n_scatter"] <= p["n_gen"]:
@@ -118,6 +214,190 @@ def _validate(p: dict) -> None:
         raise ValueError(f"chargen_T must be in (0, 1); got {p['chargen_T']!r}")
     if not p["t_grid"] or any(not 0 < t < 1 for t in p["t_grid"]):
         raise ValueError(f"t_grid must be a non-empty list of levels in (0, 1); got {p['t_grid']}")
+    if p["control"] not in CONTROLS:
+        raise ValueError(f"control must be one of {list(CONTROLS)}; got {p['control']!r}")
+    if p["w2_method"] not in W2_METHODS:
+        raise ValueError(f"w2_method must be one of {list(W2_METHODS)}; got {p['w2_method']!r}")
+    if not (isinstance(p["plateau_tol"], (int, float)) and 0 < p["plateau_tol"] < 1):
+        raise ValueError(f"plateau_tol must be in (0, 1); got {p['plateau_tol']!r}")
+    if p["geometry"] is not None and not isinstance(p["geometry"], dict):
+        raise TypeError("geometry must be None or a mapping dataset -> {constant: value}; "
+                        f"got {type(p['geometry']).__name__}")
+
+
+# ------------------------------------------------------------------------------ datasets
+def make_dataset(name: str, geometry: dict | None = None):
+    """The dataset ``name`` with its documented constants (:data:`DATASET_CONSTANTS`).
+
+    ``geometry`` maps dataset names to constants that override the defaults, e.g.
+    ``{"rings2d": {"radii": [1, 1.5, 2]}}`` (entries for other datasets are ignored); an
+    unknown constant raises the manifold constructor's TypeError.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"manifold must be a dataset name (str); got {name!r}")
+    kw = dict(DATASET_CONSTANTS.get(name, {}))
+    if geometry:
+        if not isinstance(geometry, dict):
+            raise TypeError(f"geometry must be a mapping dataset -> constants; got {geometry!r}")
+        over = geometry.get(name) or {}
+        if not isinstance(over, dict):
+            raise TypeError(f"geometry[{name!r}] must be a mapping constant -> value; got {over!r}")
+        kw.update(over)
+    return manifolds.make(name, seed=0, **kw)
+
+
+def _diameter_grid(M) -> np.ndarray:
+    k = M.generator_latent_dim
+    if k == 1:
+        v = np.linspace(0.0, 1.0, 2001)[:, None]
+    elif k == 2:
+        g = np.linspace(0.0, 1.0, 61)
+        v = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    else:
+        raise ValueError(f"dataset_diameter needs a 1- or 2-dimensional generator; got {k}")
+    return np.asarray(M.generator(v, base="uniform"), dtype=np.float64)
+
+
+def dataset_diameter(M) -> float:
+    """Diameter ``max |x - y|`` over the support of the dataset ``M``.
+
+    Closed forms: rings ``2 max r``; checkerboard (``grid`` even: the corner cells are black)
+    ``sqrt(2) grid cell``; helix ``(cos u, sin u, u)`` on ``[0, T]``: ``|c(u) - c(u')|^2 =
+    2 - 2 cos D + D^2`` increases with ``D = |u - u'|`` (derivative ``2 sin D + 2 D >= 0``),
+    so ``sqrt(2 - 2 cos T + T^2)``; donut torus ``2 (R + r)``. Otherwise (spiral, moons) the
+    largest pairwise distance of the exact generator's image of a uniform grid of ``[0, 1]^k``
+    (2001 points for curves, 61^2 for surfaces), for curves refined by a bounded local
+    maximisation (L-BFGS-B) within one grid step of the best pair, so accurate to the
+    optimiser's tolerance (surfaces: to ``O(h^2)`` relative, the maximum of a smooth function
+    over a grid of step ``h``).
+    """
+    name = getattr(M, "name", None)
+    if name == "rings2d":
+        return float(2.0 * np.max(M.radii))
+    if name == "checker2d":
+        return float(math.sqrt(2.0) * M.grid * M.cell)
+    if name == "helix3d":
+        T = float(M.t_max)
+        return math.sqrt(2.0 - 2.0 * math.cos(T) + T * T)
+    if name == "torus3d":
+        return float(2.0 * (M.R + M.r))
+    from scipy.optimize import minimize
+    from scipy.spatial.distance import pdist, squareform
+
+    pts = _diameter_grid(M)
+    dist = squareform(pdist(pts))
+    i, j = np.unravel_index(np.argmax(dist), dist.shape)
+    best = float(dist[i, j])
+    if M.generator_latent_dim != 1:
+        return best
+    v = np.linspace(0.0, 1.0, pts.shape[0])
+    h = v[1] - v[0]
+
+    def neg(z):
+        a = np.asarray(M.generator(np.array([[z[0]], [z[1]]]), base="uniform"))
+        return -float(np.linalg.norm(a[0] - a[1]))
+
+    res = minimize(neg, [v[i], v[j]], method="L-BFGS-B",
+                   bounds=[(max(0.0, v[i] - h), min(1.0, v[i] + h)),
+                           (max(0.0, v[j] - h), min(1.0, v[j] + h))])
+    return max(best, -float(res.fun))
+
+
+def _scale_factor(scale, M) -> float:
+    if isinstance(scale, str):
+        if scale == "native":
+            return 1.0
+        if scale == "unit_diameter":
+            return 1.0 / dataset_diameter(M)
+        raise ValueError(f"scale must be 'native', 'unit_diameter' or a number > 0; got {scale!r}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0 \
+            or not math.isfinite(scale):
+        raise ValueError(f"scale must be 'native', 'unit_diameter' or a number > 0; got {scale!r}")
+    return float(scale)
+
+
+# ------------------------------------------------------------------------------ W2
+def _law_function():
+    """``metrics.wasserstein_to_law`` when the library provides it, else None."""
+    from .. import metrics
+
+    return getattr(metrics, "wasserstein_to_law", None)
+
+
+def _law_supports(M) -> bool:
+    try:
+        from ..law_distance import curve_names
+    except ImportError:
+        return False
+    return M.name in curve_names()
+
+
+def resolve_w2_method(w2_method: str, M) -> str:
+    """``"law"`` or ``"exact"`` for ``w2_method`` on ``M`` (see the module docstring)."""
+    if w2_method not in W2_METHODS:
+        raise ValueError(f"w2_method must be one of {list(W2_METHODS)}; got {w2_method!r}")
+    available = _law_function() is not None and _law_supports(M)
+    if w2_method == "law" and not available:
+        raise ValueError(f"w2_method='law' needs metrics.wasserstein_to_law supporting "
+                         f"{M.name!r}; use 'exact' or 'auto'")
+    if w2_method == "auto":
+        return "law" if available else "exact"
+    return w2_method
+
+
+def measure_w2(x, M, c: float, method: str, p: dict, rng) -> list[tuple[str, float]]:
+    """W2 rows of generated points ``x`` (scaled units) against the law of ``c M``."""
+    xn = np.asarray(x, dtype=np.float64) / c
+    if method == "law":
+        res = _law_function()(xn, M, p=2, method="curve", floor="measured",
+                              floor_repeats=int(p["floor_repeats"]))
+        out = [("w2", c * res.value), ("w2_lower", c * res.lower), ("w2_upper", c * res.upper),
+               ("w2_noise_floor", c * res.floor), ("w2_method_law", 1.0)]
+    else:
+        m = p["n_w2"]
+        ref, ref2 = M.sample(m, rng), M.sample(m, rng)
+        out = [("w2", c * wasserstein(xn[:m], ref)), ("w2_noise_floor", c * wasserstein(ref2, ref)),
+               ("w2_method_law", 0.0)]
+    w2 = out[0][1]
+    return out + [("w2_sq", w2 * w2)]
+
+
+# ------------------------------------------------------------------------------ convergence
+def plateau(losses, tol: float = 0.05) -> tuple[bool, float]:
+    """Has a training-loss history plateaued? (the benchmark's convergence criterion).
+
+    With ``w = max(1, len(losses) // 10)``, ``a`` the mean of the ``w`` losses ending at half
+    the history and ``b`` the mean of the last ``w``, the relative drop is
+    ``(a - b) / max(|b|, |a|, tiny)`` and its standard error ``se = sqrt(var_a/w + var_b/w)``
+    (relative likewise). Plateaued when the drop is ``<= tol`` or ``<= 2 se`` (not resolved).
+    Histories of fewer than 20 finite losses are not plateaued (``rel_drop`` NaN).
+
+    Returns
+    -------
+    plateaued : bool
+    rel_drop : float
+        The relative drop (negative when the loss rose).
+    """
+    v = np.asarray(losses, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size < 20:  # fewer than 2 losses per window: no standard error, no verdict
+        return False, float("nan")
+    w = max(1, v.size // 10)
+    half = v.size // 2
+    a, b = v[max(0, half - w):half], v[-w:]
+    scale = max(abs(a.mean()), abs(b.mean()), 1e-12)
+    drop = (a.mean() - b.mean()) / scale
+    se = math.sqrt((a.var(ddof=1) if a.size > 1 else 0.0) / a.size
+                   + (b.var(ddof=1) if b.size > 1 else 0.0) / b.size) / scale
+    return bool(drop <= tol or drop <= 2 * se), float(drop)
+
+
+def _convergence(histories, tol) -> list[tuple[str, float]]:
+    flags = [plateau(h, tol) for h in histories]
+    drops = [d for _, d in flags if np.isfinite(d)]
+    under = not all(ok for ok, _ in flags)
+    return [("under_trained", float(under)),
+            ("loss_rel_drop", float(max(drops)) if drops else 1.0)]
 
 
 def time_sampler(fn, min_seconds: float = 0.5, max_repeats: int = 7):
@@ -162,7 +442,7 @@ def _score(data, p):
 
 
 def _build(method, data, valid, p, d, D):
-    """Train ``method``; return ``(sampler(n, seed) -> (x, nfe), extra_rows)``."""
+    """Train ``method``; return ``(sampler(n, seed) -> (x, nfe), extra_rows, loss histories)``."""
     from ..models import diffusion as df
     from ..models import flow_matching as fm
 
@@ -170,8 +450,9 @@ def _build(method, data, valid, p, d, D):
     if method in ("magt", "magt_ddim"):
         model, t_sel = _magt(data, valid, p, d)
         extra.append(("t_selected", t_sel))
+        hist = [model.history_["loss"].to_numpy()]
         if method == "magt":
-            return (lambda n, s: (model.sample(n, seed=s), 1)), extra
+            return (lambda n, s: (model.sample(n, seed=s), 1)), extra, hist
         net = _score(data, p)
         a, sg = np.sqrt(1 - p["refine_t"]), np.sqrt(p["refine_t"])
         grid = df.time_grid(p["refine_steps"], t_max=p["refine_t"], t_min=1e-4)
@@ -182,7 +463,7 @@ def _build(method, data, valid, p, d, D):
             out = df.ddim_sample(net, y, grid, denoise_final=True)
             return out.samples, 1 + out.nfe
 
-        return refine, extra
+        return refine, extra, hist + [net.train_losses_]
     if method in ("ddim1000", "dpmpp20", "dpmpp40"):
         net = _score(data, p)
         kind, steps = {"ddim1000": ("ddim", 999), "dpmpp20": ("dpm_solver_pp2", 19),
@@ -192,7 +473,7 @@ def _build(method, data, valid, p, d, D):
             out = df.sample(net, n, D, method=kind, n_steps=steps, seed=s)
             return out.samples, out.nfe
 
-        return diffuse, extra
+        return diffuse, extra, [net.train_losses_]
     if method == "fm20":
         with torch.random.fork_rng():
             torch.manual_seed(p["seed"])
@@ -204,14 +485,15 @@ def _build(method, data, valid, p, d, D):
             out = fm.sample(vnet, n, D, n_steps=10, method="midpoint", seed=s)
             return out.samples, out.nfe
 
-        return flow, extra
+        return flow, extra, [vnet.train_losses_]
     if method == "wgan_gp":
         from ..models.wgan import WGANGP, WGANGPConfig
 
         model = WGANGP(WGANGPConfig(latent_dim=d, width=p["width"], depth=p["depth"],
                                     steps=p["wgan_steps"], batch_size=p["batch_size"],
                                     seed=p["seed"])).fit(data)
-        return (lambda n, s: (model.sample(n, seed=s), 1)), extra
+        return ((lambda n, s: (model.sample(n, seed=s), 1)), extra,
+                [model.history_["w_estimate"]])
     if method == "chargen":
         from ..models.chargen import CharGen, CharGenConfig
 
@@ -220,7 +502,8 @@ def _build(method, data, valid, p, d, D):
             velocity_steps=p["chargen_steps"], fit_steps=p["chargen_steps"],
             batch_size=p["batch_size"], lr=p["lr"], semigroup=p["chargen_semigroup"],
             seed=p["seed"])).fit(data)
-        return (lambda n, s: (model.sample(n, seed=s), 1)), extra
+        return ((lambda n, s: (model.sample(n, seed=s), 1)), extra,
+                [model.velocity_losses_, model.fit_losses_])
     if method == "w1w2":
         from ..models.proximal_flow import ProximalFlow, ProximalFlowConfig
 
@@ -228,27 +511,53 @@ def _build(method, data, valid, p, d, D):
             variant="w1w2", lam=p["w1w2_lam"], L=p["w1w2_L"], n_steps=p["w1w2_K"],
             width=p["width"], depth=p["depth"], steps=p["w1w2_steps"],
             batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"])).fit(data)
-        return (lambda n, s: (model.sample(n, seed=s), p["w1w2_K"])), extra
+        return ((lambda n, s: (model.sample(n, seed=s), p["w1w2_K"])), extra,
+                [model.history_["dv"].to_numpy()])
     raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")  # pragma: no cover
+
+
+def _apply_control(sampler, p, diam):
+    """Wrap MAGT's sampler with the negative control ``p["control"]`` (module docstring)."""
+    if p["method"] != "magt" or p["control"] == "none":
+        return sampler
+    if p["control"] == "noisy_magt":
+        def noisy(n, s):
+            x, nfe = sampler(n, s)
+            return x + 0.5 * diam * np.random.default_rng([s, 99]).standard_normal(x.shape), nfe
+
+        return noisy
+
+    def slow(n, s):  # slow_magt: 1000 forward passes, the cost of a 1000-NFE sampler
+        for _ in range(999):
+            sampler(n, s)
+        x, _ = sampler(n, s)
+        return x, 1000
+
+    return slow
 
 
 def run(params: dict):
     """Train one method on one dataset and measure it (see the module docstring)."""
     p = resolve(DEFAULTS, params, NAME)
     _validate(p)
-    M = manifolds.make(p["manifold"], seed=0)
+    M = make_dataset(p["manifold"], p["geometry"])
+    c = _scale_factor(p["scale"], M)
+    diam = c * dataset_diameter(M)
+    if p["steps"] is not None:
+        p.update({k: int(p["steps"]) for k in _STEP_KEYS})
+    w2_method = resolve_w2_method(p["w2_method"], M)
     d, D = M.dim, M.ambient_dim
     rng = np.random.default_rng([p["seed"], 0])
-    data = M.sample(p["n"], rng)
+    data = c * M.sample(p["n"], rng)
     data = data + p["jitter"] * rng.standard_normal(data.shape)
-    valid = M.sample(p["n_valid"], rng)
+    valid = c * M.sample(p["n_valid"], rng)
     valid = valid + p["jitter"] * rng.standard_normal(valid.shape)
     ref_rng = np.random.default_rng([p["seed"], 1])
-    ref, ref2 = M.sample(p["n_w2"], ref_rng), M.sample(p["n_w2"], ref_rng)
 
     t0 = time.perf_counter()
-    sampler, extra = _build(p["method"], data, valid, p, d, D)
+    sampler, extra, histories = _build(p["method"], data, valid, p, d, D)
     seconds_train = time.perf_counter() - t0
+    sampler = _apply_control(sampler, p, diam)
     sampler(8, p["seed"] + 100)  # warm-up (allocations, first-call overheads)
     with torch.no_grad():  # the proximal flow re-enables autograd for grad U itself
         (x, nfe), seconds, _ = time_sampler(lambda: sampler(p["n_gen"], p["seed"] + 1))
@@ -257,19 +566,24 @@ def run(params: dict):
         raise FloatingPointError(f"benchmark: {p['method']} produced non-finite samples")
 
     base = {"experiment": NAME, "manifold": p["manifold"], "d": d, "D": D, "seed": p["seed"],
-            "method": p["method"], "n": p["n"], "jitter": p["jitter"], "n_gen": p["n_gen"],
-            "n_w2": p["n_w2"]}
-    meas = [
-        ("w2", wasserstein(x[: p["n_w2"]], ref)),
-        ("w2_noise_floor", wasserstein(ref2, ref)),
-        ("off_manifold_rate", off_manifold_rate(x, M, threshold=p["threshold"])),
+            "method": p["method"], "control": p["control"], "n": p["n"], "jitter": p["jitter"],
+            "n_gen": p["n_gen"], "n_w2": p["n_w2"], "scale": str(p["scale"])}
+    steps_used = {"magt": p["magt_steps"], "magt_ddim": p["magt_steps"],
+                  "ddim1000": p["score_steps"], "dpmpp20": p["score_steps"],
+                  "dpmpp40": p["score_steps"], "fm20": p["fm_steps"], "wgan_gp": p["wgan_steps"],
+                  "chargen": p["chargen_steps"], "w1w2": p["w1w2_steps"]}[p["method"]]
+    meas = measure_w2(x, M, c, w2_method, p, ref_rng)
+    meas += [
+        ("w2_rel", meas[0][1] / diam),
+        ("diameter", diam),
+        ("off_manifold_rate", off_manifold_rate(x / c, M, threshold=p["threshold"] / c)),
         ("nfe", float(nfe)),
         ("seconds_per_1e4", seconds * 1e4 / p["n_gen"]),
         ("seconds_train", seconds_train),
-    ] + extra
+        ("grad_steps", float(steps_used)),
+    ] + _convergence(histories, p["plateau_tol"]) + extra
     out = [{"quantity": q, "value": v} for q, v in meas]
     for i in range(p["n_scatter"]):
         for j in range(D):
             out.append({"quantity": f"sample_x{j}", "sample_index": i, "value": x[i, j]})
     return rows(base, out)
-

@@ -1,0 +1,174 @@
+"""MAGT's sensitivity to the training size n, the anchor count K and the level t [MAGT §5].
+
+The paper's sensitivity figure: MAGT's W2 against ``n``, ``K`` and ``t`` on the six synthetic
+datasets of :mod:`magt_theory.experiments.benchmark` (same constants, scale convention, W2
+estimators and convergence check). One job = one ``(manifold, axis, level, seed)``: the
+parameter ``axis`` (``"n"``, ``"K"`` or ``"t"``) takes the value ``<axis>_grid[level]`` and the
+two others their base values ``n``, ``K``, ``t`` (a one-at-a-time sweep around the base
+point). MAGT is trained once at ``t`` (no t selection: ``t`` is the swept or base level) on
+``n`` jittered points with ``K`` anchors per step; with ``refine`` the same samples are also
+refined by ``refine_steps`` DDIM steps from ``refine_t`` with a learned score network trained on
+the same data (``method = "magt_ddim"``; the score network's ``score_steps`` default to
+``steps``, the equal-budget convention).
+
+Rows (``method`` in ``magt``, ``magt_ddim``): ``w2``, ``w2_sq``, ``w2_rel``, ``w2_noise_floor``
+(plus ``w2_lower``/``w2_upper`` for the one-sample method), ``off_manifold_rate``,
+``under_trained``, ``loss_rel_drop``, ``seconds_train``; the columns ``axis``, ``level`` and the
+job's nominal ``n``, ``K``, ``t``.
+
+Negative control (``control="growing_noise"``): the generated samples are replaced by exact
+draws of the law plus ``N(0, s^2 I)`` with ``s = 0.1 diam (v / v_min)``, ``v`` the swept
+variable's nominal value and ``v_min`` the smallest value of its grid (a generator whose error
+is known to grow with the swept variable; the model is still trained, so the job's cost is
+unchanged). The error then grows with ``n``, ``K`` and ``t``, so the rows "W2 decreases in n / in K" and "an interior t is best" of
+:mod:`magt_theory.benchmark_claims` must turn ``inconsistent``; the tests show it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..metrics import off_manifold_rate
+from ._common import resolve, rows
+from .benchmark import (_convergence, _scale_factor, dataset_diameter, make_dataset,
+                        measure_w2, resolve_w2_method)
+
+NAME = "sensitivity"
+
+AXES = ("n", "K", "t")
+CONTROLS = ("none", "growing_noise")
+
+DEFAULTS = {
+    "manifold": "rings2d",
+    "seed": 0,
+    "geometry": None,
+    "scale": "native",
+    "axis": "n",
+    "level": 0,
+    "n_grid": [1000, 3162, 10000],
+    "K_grid": [64, 256, 1024],
+    "t_grid": [0.1, 0.3, 0.5, 0.7, 0.9],
+    "n": 10000,
+    "K": 1024,
+    "t": 0.3,
+    "jitter": 0.02,
+    "n_gen": 10000,
+    "w2_method": "auto",
+    "n_w2": 4000,
+    "floor_repeats": 4,
+    "threshold": 0.1,
+    "width": 512,
+    "depth": 5,
+    "batch_size": 256,
+    "lr": 1e-3,
+    "steps": 4000,
+    "plateau_tol": 0.05,
+    "refine": True,
+    "refine_t": 0.05,
+    "refine_steps": 5,
+    "score_steps": None,
+    "control": "none",
+}
+
+
+def _validate(p: dict) -> None:
+    if p["axis"] not in AXES:
+        raise ValueError(f"axis must be one of {list(AXES)}; got {p['axis']!r}")
+    grid = p[f"{p['axis']}_grid"]
+    if not isinstance(grid, (list, tuple)) or len(grid) < 1:
+        raise ValueError(f"{p['axis']}_grid must be a non-empty list; got {grid!r}")
+    if not isinstance(p["level"], (int, np.integer)) or not 0 <= p["level"] < len(grid):
+        raise ValueError(f"level must be an integer in [0, {len(grid) - 1}] (an index of "
+                         f"{p['axis']}_grid); got {p['level']!r}")
+    for k in ("n_gen", "n_w2", "width", "batch_size", "steps", "refine_steps"):
+        if not isinstance(p[k], (int, np.integer)) or isinstance(p[k], bool) or p[k] < 1:
+            raise ValueError(f"{k} must be an integer >= 1; got {p[k]!r}")
+    for k in ("n", "K"):
+        vals = [p[k]] + list(p[f"{k}_grid"])
+        if any(not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 2
+               for v in vals):
+            raise ValueError(f"{k} and {k}_grid must be integers >= 2; got {vals}")
+    if any(not 0 < float(v) < 1 for v in [p["t"]] + list(p["t_grid"])):
+        raise ValueError(f"t and t_grid must lie in (0, 1); got {[p['t']] + list(p['t_grid'])}")
+    if p["n_w2"] > p["n_gen"]:
+        raise ValueError(f"n_w2 must be <= n_gen = {p['n_gen']}; got {p['n_w2']}")
+    if not 0 < p["refine_t"] < 1:
+        raise ValueError(f"refine_t must be in (0, 1); got {p['refine_t']!r}")
+    if p["control"] not in CONTROLS:
+        raise ValueError(f"control must be one of {list(CONTROLS)}; got {p['control']!r}")
+    if p["score_steps"] is not None and (not isinstance(p["score_steps"], (int, np.integer))
+                                         or p["score_steps"] < 1):
+        raise ValueError(f"score_steps must be None or an integer >= 1; got {p['score_steps']!r}")
+
+
+def run(params: dict):
+    """Train MAGT at one sensitivity point and measure it (see the module docstring)."""
+    import torch
+
+    from ..models import diffusion as df
+    from ..models.magt import MAGT, MAGTConfig
+
+    p = resolve(DEFAULTS, params, NAME)
+    _validate(p)
+    M = make_dataset(p["manifold"], p["geometry"])
+    c = _scale_factor(p["scale"], M)
+    diam = c * dataset_diameter(M)
+    w2_method = resolve_w2_method(p["w2_method"], M)
+    d, D = M.dim, M.ambient_dim
+    axis, grid = p["axis"], list(p[f"{p['axis']}_grid"])
+    point = {"n": int(p["n"]), "K": int(p["K"]), "t": float(p["t"])}
+    point[axis] = grid[p["level"]]
+    rng = np.random.default_rng([p["seed"], 0])
+    data = c * M.sample(int(point["n"]), rng)
+    data = data + p["jitter"] * rng.standard_normal(data.shape)
+    cfg = MAGTConfig(latent_dim=d, t=float(point["t"]), n_anchors=int(point["K"]),
+                     width=p["width"], depth=p["depth"], batch_size=p["batch_size"],
+                     steps=p["steps"], lr=p["lr"], chunk_size=min(int(point["K"]), 1024),
+                     seed=p["seed"])
+    t0 = time.perf_counter()
+    model = MAGT(cfg).fit(data, progress=False)
+    secs = {"magt": time.perf_counter() - t0}
+    hist = {"magt": [model.history_["loss"].to_numpy()]}
+    samples = {"magt": model.sample(p["n_gen"], seed=p["seed"] + 1)}
+    if p["refine"]:
+        t0 = time.perf_counter()
+        with torch.random.fork_rng():
+            torch.manual_seed(p["seed"])
+            net = df.ScoreNetwork(D, width=p["width"], depth=p["depth"],
+                                  sigma_data=max(float(np.sqrt(np.mean(data**2))), 1e-3),
+                                  activation="relu")
+        net = df.train_score_network(data, steps=p["score_steps"] or p["steps"],
+                                     batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
+                                     net=net)
+        a, sg = np.sqrt(1 - p["refine_t"]), np.sqrt(p["refine_t"])
+        y = a * samples["magt"] + sg * np.random.default_rng([p["seed"], 2]).standard_normal(
+            samples["magt"].shape)
+        with torch.no_grad():
+            out = df.ddim_sample(net, y, df.time_grid(p["refine_steps"], t_max=p["refine_t"],
+                                                      t_min=1e-4), denoise_final=True)
+        samples["magt_ddim"] = np.asarray(out.samples, dtype=np.float64)
+        secs["magt_ddim"] = secs["magt"] + time.perf_counter() - t0
+        hist["magt_ddim"] = hist["magt"] + [net.train_losses_]
+    if p["control"] == "growing_noise":
+        s = 0.1 * diam * float(point[axis]) / float(min(grid))
+        crng = np.random.default_rng([p["seed"], 3])
+        exact = c * M.sample(p["n_gen"], crng)
+        samples = {k: exact + s * crng.standard_normal(exact.shape) for k in samples}
+
+    base = {"experiment": NAME, "manifold": p["manifold"], "d": d, "D": D, "seed": p["seed"],
+            "axis": axis, "level": int(p["level"]), "n": int(point["n"]), "K": int(point["K"]),
+            "t": float(point["t"]), "control": p["control"], "scale": str(p["scale"])}
+    out = []
+    for method, x in samples.items():
+        x = np.asarray(x, dtype=np.float64)
+        if not np.all(np.isfinite(x)):
+            raise FloatingPointError(f"sensitivity: {method} produced non-finite samples")
+        meas = measure_w2(x, M, c, w2_method, p, np.random.default_rng([p["seed"], 1]))
+        meas += [("w2_rel", meas[0][1] / diam),
+                 ("off_manifold_rate", off_manifold_rate(x / c, M, threshold=p["threshold"] / c)),
+                 ("seconds_train", secs[method])]
+        meas += _convergence(hist[method], p["plateau_tol"])
+        out += [{"method": method, "quantity": q, "value": v} for q, v in meas]
+    return rows(base, out)
