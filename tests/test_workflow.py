@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -184,3 +185,66 @@ def test_smoke_workflow_end_to_end(tmp_path):
     report = _run(args + ["--report", "report.html"], tmp_path)
     assert report.returncode == 0, report.stderr[-3000:]
     assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_recovery_after_a_killed_run(tmp_path):
+    """The README's recovery commands: after SIGKILL, ``--unlock`` then ``--rerun-incomplete``.
+
+    A one-experiment copy of the smoke config runs with one core; as soon as its first point is
+    written, the whole Snakemake process group is killed (a hard kill: the lock stays). A plain
+    rerun then refuses to start (locked directory); ``snakemake --unlock`` and
+    ``snakemake --rerun-incomplete`` finish the run with every result.
+    """
+    import os
+    import signal
+    import time
+
+    for part in ("Snakefile", "workflows"):
+        src = ROOT / part
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / part)
+    cfg = _smoke()
+    cfg["name"] = "recover"
+    cfg["experiments"] = {"anchor_error": cfg["experiments"]["anchor_error"]}
+    (tmp_path / "recover.yaml").write_text(yaml.safe_dump(cfg))
+    # target: the experiment's aggregate (every point job, then the aggregate job)
+    args = ["results/recover/anchor_error.parquet", "--cores", "1", "--configfile", "recover.yaml"]
+    res_dir = tmp_path / "results" / "recover" / "anchor_error"
+    proc = subprocess.Popen(SNAKEMAKE + args, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if res_dir.exists() and any(res_dir.glob("*.parquet")):
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its running job, without cleanup
+    finally:
+        proc.wait(timeout=60)
+    n_points = len(workflow.points(cfg, "anchor_error"))
+
+    def finished():  # per-point results (a killed job's hidden temp file does not count)
+        return sorted(p.name for p in res_dir.glob("[!.]*.parquet"))
+
+    assert len(finished()) < n_points
+    aggregate = tmp_path / "results" / "recover" / "anchor_error.parquet"
+    assert not aggregate.exists()
+
+    # a plain rerun refuses: the killed run's lock (and its incomplete job) are still there
+    locked = _run(args, tmp_path)
+    text = locked.stdout + locked.stderr
+    assert locked.returncode != 0 and ("--unlock" in text or "--rerun-incomplete" in text), text
+    assert not aggregate.exists()
+    unlock = _run(args + ["--unlock"], tmp_path)
+    assert unlock.returncode == 0, unlock.stderr[-3000:]
+    redo = _run(args + ["--rerun-incomplete"], tmp_path)
+    assert redo.returncode == 0, redo.stderr[-3000:]
+    assert len(finished()) == n_points
+    agg = pd.read_parquet(aggregate)
+    assert sorted(agg["t"].unique()) == sorted(cfg["experiments"]["anchor_error"]["grid"]["t"])
+    assert np.isfinite(agg["value"]).all()
+    done = _run(args + ["-n"], tmp_path)
+    assert done.returncode == 0 and "Nothing to be done" in done.stdout + done.stderr
+
