@@ -64,7 +64,7 @@ class Manifold(abc.ABC):
     Parameters
     ----------
     ambient_dim : int or None
-        Ambient dimension ``D >= native_dim``. ``None`` (or ``native_dim``) keeps the native
+        Ambient dimension ``native_dim <= D <= 2^20``. ``None`` (or ``native_dim``) keeps the native
         embedding (``Q = I``); a larger ``D`` uses a random isometry seeded by ``seed``.
     seed : int
         Seed of the random isometric embedding.

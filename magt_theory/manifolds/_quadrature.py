@@ -62,6 +62,24 @@ Gauss–Legendre quadrature** and log-sum-exp:
    posterior covariance is ``~1e-17``; the Hessian ``Cov / s^4 - I / s^2`` is still exact to
    ``1e-15`` relative).
 
+5. *Caps and the far-field fallback.* Every loop stops: the refinement of step 3 runs at most
+   ``_MAX_PASSES = 40`` passes and keeps at most ``_MAX_INTERVALS_PER_QUERY = 2000`` live
+   intervals per query; a curve has at most ``_MAX_PANELS = 20000`` coarse panels (longer
+   curves are rejected when the manifold is built); golden-section and Newton steps have fixed
+   counts. The window of step 2 compares absolute squared distances, whose rounding
+   ``~eps (|z| + |c|)^2`` exceeds the unit ``2 s^2`` of log weight once ``|z| / s`` passes
+   ``~1 / sqrt(8 eps) = 2.4e7``. For such queries, and for any query whose window hits a cap
+   or loses every interval to rounding, :meth:`CurveQuadrature._laplace_window` builds the
+   intervals from the Laplace limit instead: far from the curve the posterior concentrates at
+   the nearest point, so each near-optimal local minimum of ``f`` gets a window from the
+   quadratic model of ``f`` (Gaussian, or exponential boundary layer at a curve's end), with
+   the cubic term at the window's edge as the error estimate; an estimate above 1, or a window
+   needing more than ``_MAX_LAPLACE_PARTS = 4000`` intervals, raises ``ValueError`` naming
+   ``y`` and ``sigma`` instead of returning a wrong value. Windows narrower than the resolution
+   of ``u`` collapse to one node with the model's exact mass (:func:`_quadratic_limit`). A
+   query at distance ``1e8`` with ``s = 1e-6`` takes a few milliseconds; the tests compare
+   such queries with mpmath at 60 digits.
+
 Memory is bounded: queries are processed in blocks whose node count stays below
 ``node_budget``, and nothing of size ``queries x nodes x k`` beyond one block is formed. Cost:
 about 200 nodes per query at ``s = 1e-3`` (0.05-0.3 s of one core per 1000 queries, any ``s``

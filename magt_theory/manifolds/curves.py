@@ -56,7 +56,7 @@ class Helix3D(Manifold):
     ambient_dim, seed
         See :class:`Manifold`.
     t_max : float
-        Parameter range ``[0, t_max]``; default ``4 pi`` (two turns).
+        Parameter range ``[0, t_max]``, ``0 < t_max <= 1e4``; default ``4 pi`` (two turns).
     """
 
     name = "helix3d"
@@ -174,9 +174,10 @@ class Spiral2D(Manifold):
     ambient_dim, seed
         See :class:`Manifold`.
     u_min, u_max : float
-        Parameter range, ``0 < u_min < u_max``.
+        Parameter range, ``0 < u_min < u_max <= 1e3``.
     scale : float
-        Overall scale (> 0).
+        Overall scale in ``[1e-6, 1e6]`` (the curve may have at most 20000 quadrature panels
+        of arclength 0.5).
     """
 
     name = "spiral2d"

@@ -37,7 +37,7 @@ class GaussianSubspace(Manifold):
     Parameters
     ----------
     d : int
-        Dimension of the subspace (default 2).
+        Dimension of the subspace, ``1 <= d <= 2^16`` (default 2).
     scales : float, sequence or None
         Standard deviations ``> 0``; default ``linspace(1.0, 0.5, d)`` (``(1.0, 0.5)`` for
         ``d = 2``).
@@ -183,9 +183,10 @@ class Checker2D(Manifold):
     Parameters
     ----------
     grid : int
-        Even number of cells per side (default 4).
+        Even number of cells per side, at most 64 (default 4).
     cell : float
-        Cell side length (default 1.0); the board is ``[-grid*cell/2, grid*cell/2]^2``.
+        Cell side length in ``[1e-100, 1e100]`` (default 1.0); the board is
+        ``[-grid*cell/2, grid*cell/2]^2``.
 
     Notes
     -----

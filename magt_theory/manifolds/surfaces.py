@@ -74,11 +74,11 @@ class SwissRoll(Manifold):
     ambient_dim, seed
         See :class:`Manifold`.
     u_min, u_max : float
-        Spiral parameter range, ``0 < u_min < u_max``.
+        Spiral parameter range, ``0 < u_min < u_max <= 1e3``.
     height : float
-        ``h_max`` (> 0), before scaling.
+        ``h_max`` (> 0), before scaling; ``height * scale <= 1e12``.
     scale : float
-        Overall scale (> 0).
+        Overall scale in ``[1e-6, 1e6]``.
     """
 
     name = "swiss_roll"
@@ -195,7 +195,7 @@ class Torus3D(Manifold):
     ambient_dim, seed
         See :class:`Manifold`.
     R, r : float
-        Major and minor radius, ``R > r > 0``.
+        Major and minor radius, ``1e12 >= R > r >= 1e-12 R``.
     """
 
     name = "torus3d"
