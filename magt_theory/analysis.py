@@ -820,7 +820,7 @@ def verdict_rows(
         bnd = _bounds.get(spec.bound)
         sub = _apply_filter(df[df["experiment"] == spec.experiment], spec.filter)
         sub = sub.dropna(axis=1, how="all")
-        q = sub[sub["quantity"] == spec.quantity]
+        q = sub[sub["quantity"] == spec.quantity] if len(sub) else sub
         if q.empty:
             msg = (f"no rows for experiment {spec.experiment!r}, quantity {spec.quantity!r} "
                    f"(after filter {dict(spec.filter)})")

@@ -346,6 +346,10 @@ def test_verdict_rows_errors_and_grouping():
     with pytest.raises(ValueError, match="no rows"):
         verdict_rows(df, [dict(spec, quantity="w2")], n_boot=200)
     assert verdict_rows(df, [dict(spec, quantity="w2")], n_boot=200, on_missing="warn").empty
+    # a filter that keeps nothing is a missing spec too (not a KeyError)
+    with pytest.raises(ValueError, match="no rows"):
+        verdict_rows(df, [dict(spec, filter={"K": [3]})], n_boot=200)
+    assert verdict_rows(df, [dict(spec, filter={"K": [3]})], on_missing="warn").empty
     with pytest.raises(ValueError, match="unknown spec key"):
         verdict_rows(df, [dict(spec, bandd=0.1)])
     with pytest.raises(ValueError, match="unknown bound"):
