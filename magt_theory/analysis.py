@@ -535,8 +535,9 @@ class VerdictSpec:
     --------
     The keyword sets of :data:`magt_theory.claims.SLOPE_CLAIMS` are these fields, e.g.::
 
-        dict(quantity="w2", swept="n", bound="magt_corollary2", substitutions={"eta": 8},
-             floor_quantity="w2_noise_floor", band=0.1, control="shuffled_labels")
+        dict(quantity="ratio_w2_sqrt_emag", swept="t", bound="magt_pullback_ratio",
+             filter={"direction": "tangent"}, average_over=("eps",), band=0.1,
+             control="fisher_denoiser")
     """
 
     experiment: str
