@@ -643,7 +643,7 @@ _ALL = [
     Bound(
         "cdc_score_injection",
         C * eps * sigma,
-        "CdC (derived)",
+        "CdC (derived: score injection)",
         "rate",
         "abs_delta_distance",
         "linear response to a score error eps chi: the normal part injected at level sigma "
@@ -653,7 +653,7 @@ _ALL = [
     Bound(
         "cdc_denoiser_injection",
         C * eps * sp.exp(-sigma / c),
-        "CdC (derived)",
+        "CdC (derived: denoiser injection)",
         "rate",
         "abs_delta_distance",
         "negative control, error eps chi in the denoiser: eps sigma_min int dlog sigma / sigma "
