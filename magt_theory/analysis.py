@@ -12,14 +12,17 @@ Decision rule (:func:`verdict`). ``[lo, hi]`` is the CI, ``p`` the predicted slo
 claim's band (one per claim, justified where the claim is declared in
 :mod:`magt_theory.claims`):
 
-=====================  ===================  ================  ================  ==========================  ==============================
-claim                  allowed slopes A     inconsistent      consistent        inconclusive                tight
-=====================  ===================  ================  ================  ==========================  ==============================
-rate ``~ x^p``         ``[p-b, p+b]``       ``hi < p-b`` or   ``[lo, hi]``      the CI overlaps A and       consistent and
-                                            ``lo > p+b``      inside A          sticks out of it            ``[lo, hi]`` in ``[p-b/2, p+b/2]``
-bound, ``x -> oo``     ``(-oo, p+b]``       ``lo > p+b``      ``hi <= p+b``     ``lo <= p+b < hi``          consistent and ``lo >= p-b``
-bound, ``x -> 0``      ``[p-b, oo)``        ``hi < p-b``      ``lo >= p-b``     ``lo < p-b <= hi``          consistent and ``hi <= p+b``
-=====================  ===================  ================  ================  ==========================  ==============================
+============  ==============  ===============  ============  =============  ===================
+claim         allowed A       inconsistent     consistent    inconclusive   tight
+============  ==============  ===============  ============  =============  ===================
+rate ~ x^p    [p-b, p+b]      hi < p-b or      [lo, hi]      CI overlaps A  consistent and CI
+                              lo > p+b         inside A      and sticks     in [p-b/2, p+b/2]
+                                                             out of it
+bound, x->oo  (-oo, p+b]      lo > p+b         hi <= p+b     lo <= p+b      consistent and
+                                                             < hi           lo >= p-b
+bound, x->0   [p-b, oo)       hi < p-b         lo >= p-b     lo < p-b       consistent and
+                                                             <= hi          hi <= p+b
+============  ==============  ===============  ============  =============  ===================
 
 *Inconsistent* whenever the CI and what the claim allows are disjoint, whatever the CI width;
 *inconclusive* only when the CI neither lies inside the allowed set nor misses it. ``tight``
