@@ -805,3 +805,31 @@ def test_far_query_at_1e8_and_sigma_1e6_is_fast_and_at_nearest_point(name):
         assert elapsed < 1.0, f"{name}: {elapsed:.2f}s"
         assert np.all(np.isfinite(mean)) and np.all(np.isfinite(score))
         np.testing.assert_allclose(mean, M.project(y), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "name,y,s",
+    [
+        ("helix3d", (0.0, 0.0, 1e8), 1.0),  # beyond the upper end, on the axis
+        ("helix3d", (0.0, 0.0, 1e8), 1e-3),
+        ("helix3d", (0.0, 0.0, -1e8), 1e-3),  # beyond the lower end
+        ("moons2d", (1e8, 0.0), 1e-2),  # beyond the inner moon's tip: truncated Gaussian
+        ("spiral2d", (1e-3, 0.0), 1e-7),  # inside the spiral's hole, tiny sigma
+    ],
+)
+def test_queries_beyond_curve_ends_match_mpmath(name, y, s):
+    """Nearest point at (or next to) a curve's end: boundary layers vs mpmath at 60 digits.
+
+    Before the rounding-aware end test, the helix's axis query at 1e8 had its end-point layer
+    (width 2 s^2 / |f'| = 1e-8 at s = 1) integrated as a Gaussian window 10 wide: mean off by
+    6e-3."""
+    M = _M(name)
+    y = np.array(y)
+    mean, logp, _ = M.posterior(y[None], s)
+    ref_logp, ref_m = _mp_curve(name, y, s)
+    eps = np.finfo(float).eps
+    dist = float(np.linalg.norm(y))
+    spread = math.sqrt(np.trace(M.posterior_cov(y[None], s)[0]))
+    atol = 10 * eps * 5.0 * 4 * PI * (1 + dist * spread / s**2)
+    np.testing.assert_allclose(mean[0], ref_m, rtol=0, atol=atol)
+    np.testing.assert_allclose(logp[0], ref_logp, rtol=1e-13, atol=1e-9)

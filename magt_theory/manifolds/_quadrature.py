@@ -442,15 +442,31 @@ class CurveQuadrature:
         keep = fu - fbest[qi] <= W + 8.0 * _EPS * fbest[qi]
         qi, u, p, fu = qi[keep], u[keep], p[keep], fu[keep]
         spec = self.spec
+        a_pc = np.array([a for a, _ in spec.pieces], dtype=np.float64)[p]
+        b_pc = np.array([b for _, b in spec.pieces], dtype=np.float64)[p]
+        # far away f is flat to rounding near an end minimum, so the refined u can stop short
+        # of the end: move it there when f still decreases towards that end
+        d1 = spec.derivatives(u, p)[0]
+        c = spec.point(u, p)
+        g = -2.0 * np.einsum("ij,ij->i", z[qi] - c, d1)
+        g_noise = 64.0 * _EPS * (np.linalg.norm(z[qi], axis=1) + np.linalg.norm(c, axis=1)) * (
+            np.linalg.norm(d1, axis=1)
+        )
+        near_end = 1e-6 * (b_pc - a_pc)
+        u = np.where((g < -g_noise) & (b_pc - u <= near_end), b_pc, u)
+        u = np.where((g > g_noise) & (u - a_pc <= near_end), a_pc, u)
         c = spec.point(u, p)
         d1, d2 = spec.derivatives(u, p)
         r = z[qi] - c
         g = -2.0 * np.einsum("ij,ij->i", r, d1)
         h = np.einsum("ij,ij->i", d1, d1) - np.einsum("ij,ij->i", r, d2)  # f''/2
-        a_pc = np.array([a for a, _ in spec.pieces], dtype=np.float64)[p]
-        b_pc = np.array([b for _, b in spec.pieces], dtype=np.float64)[p]
-        # g points into the piece at an end minimum; interior minima have g ~ 0 (rounding)
-        g = np.where((u > a_pc) & (u < b_pc), 0.0, g)
+        # g != 0 at an end minimum (pointing into the piece); at an interior minimum g is
+        # rounding, ~eps |z - c| |c'| (the refined u may sit within rounding of an end, so the
+        # test is the size of g, not the position of u)
+        g_noise = 64.0 * _EPS * (np.linalg.norm(z[qi], axis=1) + np.linalg.norm(c, axis=1)) * (
+            np.linalg.norm(d1, axis=1)
+        )
+        g = np.where(np.abs(g) <= g_noise, 0.0, g)
         hp = np.maximum(h, 0.0)
         D = np.sqrt(g * g + 4.0 * hp * W)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -475,8 +491,10 @@ class CurveQuadrature:
             k = int(np.argmax(err))
             raise ValueError(
                 f"query y (row {int(qi[k])}) at distance {math.sqrt(fu[k]):.3g} cannot be "
-                f"integrated at sigma={s:.3g}: the Laplace limit's error estimate is "
-                f"{err[k]:.2g} (> 1); use a larger sigma or a query closer to the manifold"
+                f"integrated at sigma={s:.3g}: the posterior does not concentrate at one point "
+                f"(Laplace error estimate {err[k]:.2g} > 1; y is near the medial axis, e.g. "
+                "equidistant from a whole arc) and the windowed quadrature would exceed its "
+                "interval cap; use a larger sigma"
             )
         # windows below the resolution of u (H / |u| < 1e-8): one node at the mean of the
         # quadratic model, carrying the model's exact mass (the window's own length would be
@@ -747,8 +765,11 @@ class CurveQuadrature:
             g = -2.0 * np.einsum("ij,ij->i", r, d1)
             h = 2.0 * (np.einsum("ij,ij->i", d1, d1) - np.einsum("ij,ij->i", r, d2))
             with np.errstate(divide="ignore", invalid="ignore"):
-                un = u - g / h
-            ok = (h > 0) & (un >= a) & (un <= b) & np.isfinite(un)
+                # clamped to the bracket: far away f is flat to rounding near an end minimum
+                # (golden section cannot see the last ~ulp(f)/|f'| of the way), while f' still
+                # points to the end
+                un = np.clip(u - g / h, a, b)
+            ok = (h > 0) & np.isfinite(un)
             un = np.where(ok, un, u)
             fn = f(un)
             # near the minimum f is flat to rounding: accept steps that do not visibly increase it
@@ -756,6 +777,18 @@ class CurveQuadrature:
             better = fn <= fu * (1.0 + 1e-13) + 1e-28
             u = np.where(better, un, u)
             fu = np.where(better, fn, fu)
+        # where f' still points to a bracket end that f cannot tell apart from u (rounding of
+        # f ~ |z|^2 far away), the end is the minimiser: take it
+        c = spec.point(u, piece)
+        d1 = spec.derivatives(u, piece)[0]
+        g = -2.0 * np.einsum("ij,ij->i", z - c, d1)
+        noise = 64.0 * np.finfo(float).eps * (np.linalg.norm(z, axis=1)
+                                               + np.linalg.norm(c, axis=1)) * np.linalg.norm(d1, axis=1)
+        for end, toward in ((a, g > noise), (b, g < -noise)):
+            fe = f(end)
+            take = toward & (fe <= fu * (1.0 + 1e-13) + 1e-28)
+            u = np.where(take, end, u)
+            fu = np.where(take, np.minimum(fe, fu), fu)
         # never worse than the bracket ends (minimum at a piece's end point) or the grid point
         for uc, fc in ((a, f(a)), (b, f(b)), (u0, f0)):
             better = fc < fu
