@@ -156,3 +156,26 @@ def test_pullback_fresh_latents_per_t():
     assert wa != wb
     # and the unsmoothed W2 does not depend on t beyond sampling noise (same law)
     assert wa == pytest.approx(wb, rel=0.2)
+
+
+# --------------------------------------------------------------------------- diagnostics
+def _smoothing_frame(curve, seeds=(0, 1, 2, 3)):
+    rng = np.random.default_rng(3)
+    recs = []
+    for t, w in curve.items():
+        for s in seeds:
+            for q, v in (("w2", w + 0.001 * rng.standard_normal()), ("w2_floor", 0.01)):
+                recs.append(dict(experiment="smoothing_level", manifold="circle", d=1, D=4,
+                                 seed=s, t=t, quantity=q, value=v))
+    return pd.DataFrame(recs)
+
+
+def test_interior_optimum_is_a_diagnostic_that_keeps_the_rule():
+    """No control runs through smoothing_level: a diagnostic, the note says what the rule says
+    (resolved interior optimum; optimum at the grid edge)."""
+    u = claims.interior_optimum_rows(_smoothing_frame({0.01: 0.3, 0.05: 0.1, 0.2: 0.25}))
+    edge = claims.interior_optimum_rows(_smoothing_frame({0.01: 0.1, 0.05: 0.2, 0.2: 0.3}))
+    for (row,), rule in ((u, "consistent"), (edge, "inconsistent")):
+        assert row["verdict"] == "diagnostic" and row["control"] == ""
+        assert f"rule would say {rule}" in row["note"]
+    assert "t=0.05" in u[0]["note"] and "t=0.01" in edge[0]["note"]
