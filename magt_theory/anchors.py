@@ -313,7 +313,9 @@ def _snis_torch(y, centers, alpha, sigma, log_weights, chunk, return_weights):
         try:
             t = torch.as_tensor(x, device=dev).detach()
         except (TypeError, ValueError, RuntimeError) as exc:
-            raise TypeError(f"{name} must be a real array or tensor; got {type(x).__name__}") from exc
+            raise TypeError(
+                f"{name} must be a real array or tensor; got {type(x).__name__}"
+            ) from exc
         if t.is_complex():
             raise TypeError(f"{name} must be real; got a complex tensor")
         return t.to(dtype)

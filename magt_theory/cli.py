@@ -279,7 +279,9 @@ def _check_device(torch, device: str) -> None:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"--device must be a torch device such as cpu or cuda; got {device!r}") from exc
+        raise ValueError(
+            f"--device must be a torch device such as cpu or cuda; got {device!r}"
+        ) from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(

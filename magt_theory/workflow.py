@@ -124,14 +124,16 @@ def _check_point(name: str, spec: dict, pid: str, p: dict) -> None:
     from . import manifolds
 
     def where(key):
-        sec = "grid" if key in spec.get("grid", {}) else "fixed" if key in spec.get("fixed", {}) else None
+        sec = next((s for s in ("grid", "fixed") if key in spec.get(s, {})), None)
         path = f"experiments.{name}.{sec}.{key}" if sec else f"experiments.{name} (default {key})"
         return f"config key '{path}' (point {pid})"
 
     m = p.get("manifold")
     if isinstance(m, str):
         if m not in manifolds.names():
-            raise ConfigError(f"{where('manifold')}: manifold must be one of {manifolds.names()}; got {m!r}")
+            raise ConfigError(
+                f"{where('manifold')}: manifold must be one of {manifolds.names()}; got {m!r}"
+            )
         D = p.get("D")
         if D is not None:
             n = _native_dim(m)

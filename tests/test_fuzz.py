@@ -180,7 +180,8 @@ def _alpha(rng):
     pick = rng.integers(0, 10)
     if pick < 6:
         return float(rng.choice([1.0, 0.9, 0.5, 1e-3]))
-    return [Bad(0.0, "zero"), Bad(1.5, "> 1"), Bad(float("nan"), "nan"), Bad("x", "string")][pick - 6]
+    bad = [Bad(0.0, "zero"), Bad(1.5, "> 1"), Bad(float("nan"), "nan"), Bad("x", "string")]
+    return bad[pick - 6]
 
 
 def _unwrap(args):
@@ -326,7 +327,8 @@ def _method_cases(rng, M, name):
     ]))
     if which in ("project", "tangent_basis", "log_density", "distance"):
         arg = "x" if which in ("tangent_basis", "log_density") else "y"
-        if which in ("tangent_basis", "log_density") and not isinstance(y, Bad) and rng.random() < 0.7:
+        on_manifold = which in ("tangent_basis", "log_density") and not isinstance(y, Bad)
+        if on_manifold and rng.random() < 0.7:
             # points on the manifold (the documented domain)
             n = int(rng.choice([0, 1, 3]))
             y = M.sample(n, rng) if n else np.zeros((0, D))
@@ -348,7 +350,8 @@ def _method_cases(rng, M, name):
             u = u.value  # h* is a differentiable torch map: grad tensors are its use case
         base = rng.choice(["normal", "uniform", "other"])
         if base == "uniform" and not isinstance(u, Bad):
-            u = torch.rand(3, k, dtype=torch.float64) if isinstance(u, torch.Tensor) else rng.uniform(size=(3, k))
+            u = (torch.rand(3, k, dtype=torch.float64) if isinstance(u, torch.Tensor)
+                 else rng.uniform(size=(3, k)))
         return which, {"u": u, "base": Bad(base, "bad base") if base == "other" else base}, (
             lambda n: (n, D))
     args = {"y": y, "sigma": sigma, "alpha": alpha}
@@ -433,7 +436,8 @@ def _fuzz_snis(rng, cases):
             else:
                 for v, shp in zip(res, [(rows, D), (rows,), (rows, D), (rows,)]):
                     _check_array(v, shp, ref, label)
-                assert np.all(res.ess >= 1 - 1e-9) and np.all(res.ess <= len(args["centers"]) + 1e-9)
+                K_ = len(args["centers"])
+                assert np.all(res.ess >= 1 - 1e-9) and np.all(res.ess <= K_ + 1e-9)
 
         # requires_grad tensors: snis documents detached results (no TypeError needed)
         if isinstance(y, Bad) and y.why == "requires_grad":
@@ -528,7 +532,8 @@ def _fuzz_metrics(rng, cases):
             fn = mt.metrics.wasserstein_to_law
         else:  # noise_floor
             n = _pick(rng, [2, 10, 1, 0, -3, "x", None])
-            args = {"sampler": circle.sample if rng.random() < 0.9 else Bad("notcallable", "sampler"),
+            sampler = circle.sample if rng.random() < 0.9 else Bad("notcallable", "sampler")
+            args = {"sampler": sampler,
                     "n": Bad(n, "n") if n not in (1, 2, 10) else int(n), "rng": 0}
 
             def check(r):

@@ -749,7 +749,8 @@ def _far_query(name, dist, seed):
 
 
 _FAR_CASES = [
-    pytest.param(name, dist, s, marks=[] if (dist == 1e8 and name in ("helix3d", "moons2d")) else [pytest.mark.slow])
+    pytest.param(name, dist, s, marks=[] if (dist == 1e8 and name in ("helix3d", "moons2d"))
+                 else [pytest.mark.slow])
     for name in ["helix3d", "spiral2d", "moons2d", "swiss_roll"]
     for dist, s in [(1e3, 1e-4), (1e6, 1e-3), (1e8, 1e-6)]
 ]

@@ -69,8 +69,8 @@ SEMANTIC_BAD = [
      "finite"),
     (_set("fixed", "sample_size", "jitter", float("inf")), "experiments.sample_size.fixed.jitter",
      "finite"),
-    (_set("fixed", "robustness", "threshold", float("nan")), "experiments.robustness.fixed.threshold",
-     "finite"),
+    (_set("fixed", "robustness", "threshold", float("nan")),
+     "experiments.robustness.fixed.threshold", "finite"),
     (_set("fixed", "pullback", "eps", [0.03, float("nan")]), "experiments.pullback.fixed.eps[1]",
      "finite"),
 ]

@@ -212,7 +212,8 @@ class Manifold(abc.ABC):
         out_mean = self._from_native(mean)
         if not (np.all(np.isfinite(out_mean)) and np.all(np.isfinite(logp))):
             # only reachable beyond float64's range (e.g. |y|^2 / sigma^2 > 1e308)
-            bad = int(np.nonzero(~(np.all(np.isfinite(out_mean), axis=1) & np.isfinite(logp)))[0][0])
+            ok = np.all(np.isfinite(out_mean), axis=1) & np.isfinite(logp)
+            bad = int(np.nonzero(~ok)[0][0])
             raise ValueError(
                 f"{self.name}: the posterior at y[{bad}] (distance "
                 f"{float(np.linalg.norm(y[bad])):.3g} from the origin) with sigma={sigma:.3g}, "

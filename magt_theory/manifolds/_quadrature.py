@@ -502,7 +502,8 @@ class CurveQuadrature:
         tiny = (hi - lo) <= 1e-8 * np.maximum(np.abs(u), 1.0)
         log_len = np.zeros_like(u)
         if np.any(tiny):
-            node, ll = _quadratic_limit(g[tiny], hp[tiny], lo[tiny] - u[tiny], hi[tiny] - u[tiny], s)
+            ut = u[tiny]
+            node, ll = _quadratic_limit(g[tiny], hp[tiny], lo[tiny] - ut, hi[tiny] - ut, s)
             lo[tiny] = hi[tiny] = np.clip(u[tiny] + node, a_pc[tiny], b_pc[tiny])
             log_len[tiny] = ll
         # parts: Gaussian width and boundary-layer slope rules of _window
@@ -782,8 +783,9 @@ class CurveQuadrature:
         c = spec.point(u, piece)
         d1 = spec.derivatives(u, piece)[0]
         g = -2.0 * np.einsum("ij,ij->i", z - c, d1)
-        noise = 64.0 * np.finfo(float).eps * (np.linalg.norm(z, axis=1)
-                                               + np.linalg.norm(c, axis=1)) * np.linalg.norm(d1, axis=1)
+        noise = 64.0 * np.finfo(float).eps * np.linalg.norm(d1, axis=1) * (
+            np.linalg.norm(z, axis=1) + np.linalg.norm(c, axis=1)
+        )
         for end, toward in ((a, g > noise), (b, g < -noise)):
             fe = f(end)
             take = toward & (fe <= fu * (1.0 + 1e-13) + 1e-28)
@@ -798,7 +800,7 @@ class CurveQuadrature:
 
 
 def _quadratic_limit(g, h, dl, du, s):
-    """Mass and mean of ``exp(-(g delta + h delta^2) / (2 s^2))`` on ``[dl, du]`` (``dl <= 0 <= du``).
+    """Mass and mean of ``exp(-(g delta + h delta^2) / (2 s^2))`` on ``[dl, du]``, ``dl <= 0 <= du``.
 
     The Laplace limit of a curve integral at its nearest point (:meth:`CurveQuadrature.
     _laplace_window`), for windows below the resolution of the parameter. At an end point

@@ -67,7 +67,9 @@ class GaussianSubspace(Manifold):
             try:
                 sc_ = np.asarray(scales, dtype=np.float64)
             except (TypeError, ValueError) as exc:
-                raise TypeError(f"scales must be a number > 0 or {d} numbers > 0; got {scales!r}") from exc
+                raise TypeError(
+                    f"scales must be a number > 0 or {d} numbers > 0; got {scales!r}"
+                ) from exc
             if sc_.shape != (d,) or not np.all(np.isfinite(sc_)) or np.any(sc_ <= 0):
                 raise ValueError(
                     f"scales must be a number > 0 or {d} finite numbers > 0; got {scales!r}"

@@ -94,7 +94,9 @@ class SwissRoll(Manifold):
         self.u_min, self.u_max, self.scale = _check_spiral(u_min, u_max, scale)
         self.height = check_positive(height, "height")
         if self.height * self.scale > 1e12:
-            raise ValueError(f"height * scale must be <= 1e12; got height={height!r}, scale={scale!r}")
+            raise ValueError(
+                f"height * scale must be <= 1e12; got height={height!r}, scale={scale!r}"
+            )
         self._spec = _spiral_spec(self.u_min, self.u_max, self.scale)
         self._quad = CurveQuadrature(
             self._spec, params=f"u_min={self.u_min:g}, u_max={self.u_max:g}, scale={self.scale:g}"
