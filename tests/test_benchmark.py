@@ -269,6 +269,14 @@ def test_configs_validate(name):
     methods = {p["method"] for p in pts.values()}
     datasets = {p["manifold"] for p in pts.values()}
     assert methods == set(bm.METHODS) and datasets == set(bm.DATASETS)
+    # seed intervals from >= 5 seeds; one equal budget of gradient steps for every method
+    assert len({p["seed"] for p in pts.values()}) >= 5
+    assert len({p["steps"] for p in pts.values()}) == 1 and next(iter(pts.values()))["steps"]
+    sens = workflow.points(cfg, "sensitivity")
+    assert {p["manifold"] for p in sens.values()} == set(bm.DATASETS)
+    assert len({p["seed"] for p in sens.values()}) >= 5
+    for p in sens.values():  # every (axis, level) job names a value of its grid
+        assert 0 <= p["level"] < len(p[f"{p['axis']}_grid"])
 
 
 def test_config_rejects_bad_benchmark_values():
@@ -296,9 +304,9 @@ def test_benchmark_rules_only_with_a_benchmark_experiment():
         assert out.returncode == 0, out.stderr
         return out.stdout.split()
 
-    assert {"benchmark_table", "benchmark_scatter"} <= set(
+    assert {"benchmark_table", "benchmark_scatter", "benchmark_sensitivity"} <= set(
         rules("workflows/config/benchmark.yaml"))
-    assert not {"benchmark_table", "benchmark_scatter"} & set(
+    assert not {"benchmark_table", "benchmark_scatter", "benchmark_sensitivity"} & set(
         rules("workflows/config/smoke.yaml"))
 
 
@@ -388,3 +396,58 @@ def test_sensitivity_rows_and_figure(tmp_path):
         experiments.run("sensitivity", dict(SENS, axis="D"))
     table = claims.verdicts({"sensitivity": df}, n_boot=200)
     assert set(table["swept"]) == {"n", "K", "t"} and (table["control"] == "growing_noise").all()
+
+
+TINY_WORKFLOW = """
+name: bench_tiny
+threads: 1
+bootstrap: 200
+experiments:
+  benchmark:
+    grid:
+      manifold: [moons2d, helix3d]
+      method: [magt, ddim1000, fm20]
+      seed: [0, 1]
+    fixed: {n: 200, n_valid: 100, n_gen: 200, n_w2: 150, n_scatter: 50, width: 16, depth: 2,
+            batch_size: 64, steps: 30, t_grid: [0.1, 0.3], K: 32, n_select: 100,
+            floor_repeats: 2}
+  sensitivity:
+    grid:
+      manifold: [moons2d]
+      axis: [n, K, t]
+      level: [0, 1, 2]
+      seed: [0, 1]
+    fixed: {n_grid: [100, 200, 400], K_grid: [8, 16, 32], t_grid: [0.1, 0.3, 0.6], n: 200,
+            K: 16, t: 0.3, n_gen: 150, n_w2: 150, width: 16, depth: 2, batch_size: 32,
+            steps: 30, refine_steps: 2, floor_repeats: 2}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+def test_benchmark_workflow_end_to_end(tmp_path):
+    """A tiny benchmark + sensitivity config through Snakemake: table, figures, claim rows."""
+    for part in ("Snakefile", "workflows"):
+        src = ROOT / part
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / part)
+    (tmp_path / "tiny.yaml").write_text(TINY_WORKFLOW)
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile",
+                          "tiny.yaml"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=1800)
+    assert res.returncode == 0, res.stderr[-5000:]
+    out = tmp_path / "results" / "bench_tiny"
+    table = pd.read_csv(out / "benchmark_table.csv")
+    assert {"w2_mean", "w2_sq_mean", "w2_ci_low", "under_trained", "w2_method"} <= set(table)
+    assert set(table["w2_method"]) == {"law", "exact"} or set(table["w2_method"]) == {"exact"}
+    figs = tmp_path / "paper_figures" / "bench_tiny"
+    assert (figs / "benchmark_sensitivity.png").exists()
+    assert (figs / "benchmark_scatter.png").exists()
+    v = pd.read_csv(out / "verdicts.csv")
+    bench = v[v["experiment"].isin(["benchmark", "sensitivity"])]
+    got = {(r.experiment, r.manifold, r.quantity, r.swept) for r in bench.itertuples()}
+    for ds in ("moons2d", "helix3d"):
+        for q in ("w2", "off_manifold_rate", "seconds_per_1e4"):
+            assert ("benchmark", ds, q, "method") in got
+    for ax in ("n", "K", "t"):
+        assert ("sensitivity", "moons2d", "w2", ax) in got
+    assert (bench["control"] != "").all()

@@ -67,13 +67,17 @@ comparison.
 fresh noise/anchor draw every step: an unbiased minibatch estimate of the population loss on
 the training set) is averaged over two windows of ``max(1, steps // 10)`` steps: the window
 ending at half the steps and the last one. The network has *plateaued* when its loss fell by at
-most ``plateau_tol`` (relative, default 5%) over the second half of training, or by no more
+most ``plateau_tol`` (relative, default 1%) over the second half of training, or by no more
 than twice the standard error of that difference. A method is ``under_trained`` (1.0) when any
 of its networks has not plateaued. Monitored losses: MAGT's DSM loss (the selected ``t``), the
 score network's and the velocity network's losses, the WGAN-GP critic's W1 estimate, both
-losses of the characteristic generator, the proximal flow's DV objective. (A minibatch training
-loss, not a held-out one; with the cosine learning-rate decay some of the second-half drop is
-annealing, so the check is conservative towards flagging.)
+losses of the characteristic generator, the proximal flow's DV objective. Limits, stated
+plainly: it is a minibatch training loss, not a held-out one; the relative drop is measured
+against the whole loss, which for denoising losses is dominated by their irreducible part, and
+at short budgets the 2-SE guard lets noise hide remaining progress; with the cosine
+learning-rate decay the second half moves slowly by construction. ``under_trained = 1`` is
+therefore a reliable "not converged"; ``under_trained = 0`` is only "no resolved progress over
+the second half", not a proof of convergence.
 
 Measurements (tidy rows, one per quantity):
 
@@ -161,7 +165,7 @@ DEFAULTS = {
     "batch_size": 256,
     "lr": 1e-3,
     "steps": None,
-    "plateau_tol": 0.05,
+    "plateau_tol": 0.01,
     "control": "none",
     # MAGT
     "t_grid": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],

@@ -64,7 +64,7 @@ DEFAULTS = {
     "batch_size": 256,
     "lr": 1e-3,
     "steps": 4000,
-    "plateau_tol": 0.05,
+    "plateau_tol": 0.01,
     "refine": True,
     "refine_t": 0.05,
     "refine_steps": 5,
