@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..._validation import as_points, check_int, check_positive
+from ...anchors import snis
 from ..mlp import resolve_dtype
 from ..proposals import (
     PROPOSALS,
@@ -18,7 +19,7 @@ from ..proposals import (
     check_base,
     make_proposal,
 )
-from ._loss import Generator, _forward_chunks, _snis_phase1
+from ._loss import Generator, _forward_chunks
 
 logger = logging.getLogger("magt_theory.models.magt")
 
@@ -57,6 +58,55 @@ def _draw(proposal, h, y, K, d, alpha, sigma, base, gen):
     return proposal, proposal.draw(h, y, K, d, alpha, sigma, base, gen)
 
 
+def _snis_blocks(h, y, alpha, sigma, n_anchors, latent_dim, proposal, base, seed, chunk_size,
+                 query_chunk):
+    """Validated arguments, then :func:`magt_theory.anchors.snis` over the anchor images.
+
+    Shared proposals (MC, QMC) draw one set of ``K`` anchors for all queries (from ``y[:1]``)
+    and call ``snis`` once; per-query proposals (MAP) draw ``K`` anchors for each query, one
+    block of ``query_chunk`` queries at a time, and call ``snis`` on each query's own anchors.
+
+    Returns
+    -------
+    yt : (n, D) torch.Tensor
+        The queries in the generator's dtype and device.
+    numpy_in : bool
+        Whether ``y`` was not a tensor (the caller returns numpy float64).
+    results : list of SNISResult
+        In query order.
+    """
+    alpha = _check_alpha(alpha)
+    sigma = check_positive(sigma, "sigma")
+    K = check_int(n_anchors, "n_anchors", low=1)
+    d = check_int(latent_dim, "latent_dim", low=1)
+    check_base(base)
+    seed = check_int(seed, "seed", low=0)
+    chunk_size = check_int(chunk_size, "chunk_size", low=1)
+    query_chunk = check_int(query_chunk, "query_chunk", low=1)
+    numpy_in = not isinstance(y, torch.Tensor)
+    dtype, device = _h_dtype(h)
+    yt = _as_tensor(y, "y", None, dtype, device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    proposal = make_proposal(proposal) if isinstance(proposal, str) else proposal
+    if not proposal.per_query:
+        _, shared = _draw(proposal, h, yt[:1], K, d, alpha, sigma, base, gen)
+        H = _forward_chunks(h, shared.u[0], chunk_size)
+        lw = None if shared.log_weights is None else shared.log_weights[0]
+        return yt, numpy_in, [snis(yt, H, alpha, sigma, lw, chunk_size=query_chunk)]
+    results = []
+    for i in range(0, yt.shape[0], query_chunk):
+        yb = yt[i : i + query_chunk]
+        _, anchors = _draw(proposal, h, yb, K, d, alpha, sigma, base, gen)
+        G = anchors.u.shape[0]
+        H = _forward_chunks(h, anchors.u.reshape(G * K, d), chunk_size).reshape(G, K, -1)
+        lw = anchors.log_weights
+        for b in range(yb.shape[0]):
+            g = b if G > 1 else 0
+            results.append(snis(yb[b : b + 1], H[g], alpha, sigma, None if lw is None else lw[g],
+                                chunk_size=K))
+    return yt, numpy_in, results
+
+
 def snis_mean(
     h: Generator,
     y,
@@ -76,8 +126,9 @@ def snis_mean(
               \\exp\\Big(-\\frac{|y-\\alpha h(u_k)|^2}{2\\sigma^2}\\Big)
 
     Shared proposals (MC, QMC) draw one set of ``K`` anchors for all queries; MAP draws per
-    query. Works with any ``h``: an ``MLP`` or a manifold's exact generator
-    (``lambda u: M.generator(u)``).
+    query. The weights are those of :func:`magt_theory.anchors.snis` over the anchor images
+    ``h(u_k)`` (streaming log-sum-exp). Works with any ``h``: an ``MLP`` or a manifold's exact
+    generator (``lambda u: M.generator(u)``).
 
     Parameters
     ----------
@@ -94,7 +145,8 @@ def snis_mean(
     seed : int
         Seed of the anchor draws.
     chunk_size, query_chunk : int
-        Anchors per forward chunk; queries per block (bounds the ``(B, K)`` weight matrix).
+        Anchors per forward chunk of ``h``; queries (and anchors) per block of the streaming
+        SNIS (working memory ``O(query_chunk^2 + query_chunk D + K)``).
 
     Returns
     -------
@@ -102,32 +154,11 @@ def snis_mean(
     ess : (n,) ndarray or torch.Tensor
         Kish effective sample size ``(sum w)^2 / sum w^2`` per query.
     """
-    alpha = _check_alpha(alpha)
-    sigma = check_positive(sigma, "sigma")
-    K = check_int(n_anchors, "n_anchors", low=1)
-    d = check_int(latent_dim, "latent_dim", low=1)
-    check_base(base)
-    seed = check_int(seed, "seed", low=0)
-    chunk_size = check_int(chunk_size, "chunk_size", low=1)
-    query_chunk = check_int(query_chunk, "query_chunk", low=1)
-    numpy_in = not isinstance(y, torch.Tensor)
-    dtype, device = _h_dtype(h)
-    yt = _as_tensor(y, "y", None, dtype, device)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    proposal = make_proposal(proposal) if isinstance(proposal, str) else proposal
-    shared = None
-    if not proposal.per_query:
-        _, shared = _draw(proposal, h, yt[:1], K, d, alpha, sigma, base, gen)
-    means, esss = [], []
-    for i in range(0, yt.shape[0], query_chunk):
-        yb = yt[i : i + query_chunk]
-        anchors = shared
-        if anchors is None:
-            _, anchors = _draw(proposal, h, yb, K, d, alpha, sigma, base, gen)
-        _, w, m = _snis_phase1(h, yb, anchors, alpha, sigma, chunk_size)
-        means.append(m)
-        esss.append(1.0 / (w * w).sum(1))
-    mean, ess = torch.cat(means), torch.cat(esss)
+    _, numpy_in, results = _snis_blocks(
+        h, y, alpha, sigma, n_anchors, latent_dim, proposal, base, seed, chunk_size, query_chunk
+    )
+    mean = torch.cat([r.posterior_mean for r in results])
+    ess = torch.cat([r.ess for r in results])
     if numpy_in:
         return mean.double().cpu().numpy(), ess.double().cpu().numpy()
     return mean, ess
@@ -225,52 +256,12 @@ def smoothed_log_density(
         \\hat p_t(y) = \\frac1K \\sum_k \\frac{\\pi(u_k)}{\\tilde\\pi(u_k)}
             (2\\pi\\sigma^2)^{-D/2} \\exp\\Big(-\\frac{|y - \\alpha h(u_k)|^2}{2\\sigma^2}\\Big)
 
-    (an unbiased estimate of ``p_t(y)``; its log is biased low by ``O(1/ESS)``). Parameters as
+    (an unbiased estimate of ``p_t(y)``; its log is biased low by ``O(1/ESS)``): the
+    ``log_norm`` of :func:`magt_theory.anchors.snis` over the anchor images. Parameters as
     in :func:`snis_mean`; returns ``(n,)``, numpy float64 for numpy input.
     """
-    alpha = _check_alpha(alpha)
-    sigma = check_positive(sigma, "sigma")
-    K = check_int(n_anchors, "n_anchors", low=1)
-    d = check_int(latent_dim, "latent_dim", low=1)
-    check_base(base)
-    seed = check_int(seed, "seed", low=0)
-    chunk_size = check_int(chunk_size, "chunk_size", low=1)
-    query_chunk = check_int(query_chunk, "query_chunk", low=1)
-    numpy_in = not isinstance(y, torch.Tensor)
-    dtype, device = _h_dtype(h)
-    yt = _as_tensor(y, "y", None, dtype, device)
-    D = yt.shape[1]
-    gen = torch.Generator(device=device).manual_seed(seed)
-    proposal = make_proposal(proposal) if isinstance(proposal, str) else proposal
-    shared = None
-    if not proposal.per_query:
-        _, shared = _draw(proposal, h, yt[:1], K, d, alpha, sigma, base, gen)
-        H_shared = _forward_chunks(h, shared.u[0], chunk_size)
-    out = []
-    with torch.no_grad():
-        for i in range(0, yt.shape[0], query_chunk):
-            yb = yt[i : i + query_chunk]
-            if shared is not None:
-                sq = torch.cdist(yb, alpha * H_shared) ** 2  # (b, K)
-                lw = shared.log_weights
-            else:
-                _, anchors = _draw(proposal, h, yb, K, d, alpha, sigma, base, gen)
-                G = anchors.u.shape[0]
-                H = _forward_chunks(h, anchors.u.reshape(G * K, d), chunk_size).reshape(G, K, D)
-                diff = yb[:, None, :] - alpha * H
-                sq = (diff * diff).sum(-1)
-                lw = anchors.log_weights
-            logits = -0.5 * sq / sigma**2
-            if lw is not None:
-                logits = logits + lw
-            out.append(
-                torch.logsumexp(logits, 1)
-                - math.log(K)
-                - 0.5 * D * math.log(2 * math.pi * sigma**2)
-            )
-    res = torch.cat(out)
-    if not torch.isfinite(res).all():
-        raise FloatingPointError(
-            "smoothed_log_density underflowed: every anchor is far from some query"
-        )
+    _, numpy_in, results = _snis_blocks(
+        h, y, alpha, sigma, n_anchors, latent_dim, proposal, base, seed, chunk_size, query_chunk
+    )
+    res = torch.cat([r.log_norm for r in results])
     return res.double().cpu().numpy() if numpy_in else res
