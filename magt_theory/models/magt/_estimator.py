@@ -120,6 +120,8 @@ class MAGT:
         """
         cfg = self.config
         x = as_points(data, "data")
+        if x.shape[0] < 1:
+            raise ValueError(f"data must hold at least one point; got shape {x.shape}")
         X = torch.as_tensor(x, dtype=self.dtype, device=self.device)
         n, D = X.shape
         self._build(D)
