@@ -28,8 +28,9 @@ reports, as medians over the samples:
 * the spectra: ``lyapunov_svd`` (``log s_j / T``, ``j = 1..D``) and ``lyapunov_qr`` (Benettin
   exponents, ``j = 1..k``), one row per ``index = j``.
 
-The summary quantities are those of :func:`magt_theory.dynamics.alignment_table` (same seeds,
-same definitions); this experiment adds the full spectra and the singular-value ratio.
+The summary quantities are those of :func:`alignment_table` (one computation,
+:func:`oracle_alignment`; same seeds); this experiment adds the full spectra and the
+singular-value ratio.
 
 Negative control (``control="score_scale"``): the sampler uses a score off by the factor
 ``lambda = 1/2``, ``s' = lambda s`` (posterior mean ``lambda m + (1 - lambda) y / alpha``, its
@@ -43,11 +44,11 @@ import math
 
 import numpy as np
 
-from .. import manifolds
+from .. import manifolds, smoothing
 from .._validation import check_int
 from ..dynamics import alignment_metrics, flow_map_svd, oracle_tangent_dynamics
 from ..metrics import sin_theta_max
-from ..models.diffusion import prior_noise, time_grid, vp_alpha_sigma
+from ..models.diffusion import prior_noise, time_grid
 from ._common import resolve, rows
 
 NAME = "alignment"
@@ -91,7 +92,8 @@ class ScoreScaled:
         eye = np.eye(self._m.ambient_dim) * (1 - lam) * (sigma / alpha) ** 2
         return lam * self._m.posterior_cov(y, sigma, alpha) + eye
 
-__all__ = ["NAME", "DEFAULTS", "run", "make_manifold", "check_sigma_min"]
+__all__ = ["NAME", "DEFAULTS", "run", "make_manifold", "check_sigma_min", "oracle_alignment",
+           "alignment_table"]
 
 
 def check_sigma_min(sigma_min, t_max) -> float:
@@ -142,33 +144,10 @@ def run(params: dict):
     d, D = M.dim, M.ambient_dim
 
     t_min = s_min**2
-    g = time_grid(n_steps, p["t_max"], t_min)
-    # same seeds as dynamics.alignment_table: prior noise `seed`, Benettin frame `seed + 1`
-    dyn = oracle_tangent_dynamics(sampler_M, prior_noise(n, D, seed), g, m=m, seed=seed + 1)
-    U, s, _ = flow_map_svd(dyn.jacobian)
-    a_min, _ = vp_alpha_sigma(t_min)
-    score = M.smoothed_score(dyn.samples, s_min, a_min)
-    met = alignment_metrics(U, s, dyn.samples, M, score=score, alpha_out=a_min)
-    proj = M.project(dyn.samples / a_min)
-    qr_sin = sin_theta_max(M.tangent_basis(proj), dyn.frame[:, :, :d])
-    T = 0.5 * math.log(g[0] / g[-1])  # = log(sigma_T / sigma_min)
-    lyap_svd = np.log(s) / T  # (n, D), descending
-    lyap_qr = dyn.exponents("log_sigma")  # (n, k)
-    gap = np.median(met["spectral_gap"])
-    summary = {
-        "sin_theta_max_svd": np.median(met["sin_theta_max"]),
-        "sin_theta_max_qr": np.median(qr_sin),
-        "spectral_gap": gap,
-        "singular_value_ratio": math.exp(gap),
-        "intrinsic_dim": np.median(met["intrinsic_dim"]),
-        "intrinsic_dim_accuracy": np.mean(met["intrinsic_dim"] == d),
-        "score_tangent_rel": np.median(met["score_tangent_rel"]),
-        "lyapunov_svd_top": np.median(lyap_svd[:, 0]),
-        "lyapunov_svd_min": np.median(lyap_svd[:, -1]),
-        "lyapunov_qr_top": np.median(lyap_qr[:, 0]),
-        "lyapunov_qr_min": np.median(lyap_qr[:, -1]),
-        "mean_distance": np.mean(M.distance(dyn.samples / a_min)),
-    }
+    res = oracle_alignment(M, n=n, n_steps=n_steps, t_max=p["t_max"], t_min=t_min, m=m,
+                           seed=seed, sigma_min=s_min, sampler_manifold=sampler_M)
+    lyap_svd, lyap_qr, T = res.pop("lyapunov_svd"), res.pop("lyapunov_qr"), res.pop("T")
+    summary = res
     out = [{"quantity": q, "value": v} for q, v in summary.items()]
     out += [{"index": j + 1, "quantity": "lyapunov_svd", "value": v}
             for j, v in enumerate(np.median(lyap_svd, axis=0))]
@@ -180,3 +159,99 @@ def run(params: dict):
         "t_max": float(p["t_max"]), "m": m, "control": p["control"],
     }
     return rows(base, out)  # ``index`` is NaN on the summary rows
+
+
+def oracle_alignment(manifold, *, n: int, n_steps: int, t_max: float, t_min: float, m: int,
+                     seed: int, sigma_min: float | None = None, sampler_manifold=None) -> dict:
+    """One oracle-DDIM run from prior noise and its alignment measurements [CdC].
+
+    Runs :func:`magt_theory.dynamics.oracle_tangent_dynamics` on ``sampler_manifold``
+    (default ``manifold``; the ``score_scale`` control passes a wrapped one) from ``n``
+    prior-noise points (``seed``; Benettin frame ``seed + 1``) on the log-SNR grid from
+    ``t_max`` to ``t_min``, and measures against ``manifold`` at ``sigma_min`` (default
+    ``sqrt(t_min)``) with ``alpha_min`` from :func:`magt_theory.smoothing.vp`:
+
+    * medians over the samples of ``sin_theta_max_svd`` (top-``d`` left singular vectors of
+      the flow map vs the tangent space at ``project(x / alpha_min)``), ``sin_theta_max_qr``
+      (first ``d`` Benettin vectors), ``spectral_gap = log s_d - log s_{d+1}`` and
+      ``singular_value_ratio = exp(gap)``, ``intrinsic_dim`` (and the fraction equal to ``d``,
+      ``intrinsic_dim_accuracy``), ``score_tangent_rel`` (exact score at ``t_min``);
+    * ``lyapunov_svd_top/min = median(log s_1 / T)``, ``median(log s_D / T)`` and
+      ``lyapunov_qr_top/min`` (first and last of the ``k = d + m`` Benettin exponents) on the
+      clock ``T = log(sigma_T / sigma_min) = (1/2) log(t_max / t_min)``;
+    * ``mean_distance`` of ``x / alpha_min`` to ``manifold``;
+    * the per-sample spectra ``lyapunov_svd`` (n, D), ``lyapunov_qr`` (n, k) and ``T``.
+
+    Returns
+    -------
+    dict
+        The quantities above (scalars) and the spectra (arrays).
+    """
+    sampler_manifold = manifold if sampler_manifold is None else sampler_manifold
+    d = manifold.dim
+    g = time_grid(n_steps, t_max, t_min)
+    dyn = oracle_tangent_dynamics(sampler_manifold, prior_noise(n, manifold.ambient_dim, seed), g,
+                                  m=m, seed=seed + 1)
+    U, s, _ = flow_map_svd(dyn.jacobian)
+    a_min, s_vp = smoothing.vp(t_min)
+    s_min = s_vp if sigma_min is None else sigma_min
+    score = manifold.smoothed_score(dyn.samples, s_min, a_min)
+    met = alignment_metrics(U, s, dyn.samples, manifold, score=score, alpha_out=a_min)
+    proj = manifold.project(dyn.samples / a_min)
+    qr_sin = sin_theta_max(manifold.tangent_basis(proj), dyn.frame[:, :, :d])
+    T = 0.5 * math.log(g[0] / g[-1])  # = log(sigma_T / sigma_min)
+    lyap_svd = np.log(s) / T  # (n, D), descending
+    lyap_qr = dyn.exponents("log_sigma")  # (n, k)
+    out = {
+        "sin_theta_max_svd": np.median(met["sin_theta_max"]),
+        "sin_theta_max_qr": np.median(qr_sin),
+    }
+    if "spectral_gap" in met:
+        gap = np.median(met["spectral_gap"])
+        out.update({"spectral_gap": gap, "singular_value_ratio": math.exp(gap)})
+    if "intrinsic_dim" in met:
+        out.update({"intrinsic_dim": np.median(met["intrinsic_dim"]),
+                    "intrinsic_dim_accuracy": np.mean(met["intrinsic_dim"] == d)})
+    out.update({
+        "score_tangent_rel": np.median(met["score_tangent_rel"]),
+        "lyapunov_svd_top": np.median(lyap_svd[:, 0]),
+        "lyapunov_svd_min": np.median(lyap_svd[:, -1]),
+        "lyapunov_qr_top": np.median(lyap_qr[:, 0]),
+        "lyapunov_qr_min": np.median(lyap_qr[:, -1]),
+        "mean_distance": np.mean(manifold.distance(dyn.samples / a_min)),
+        "lyapunov_svd": lyap_svd, "lyapunov_qr": lyap_qr, "T": T,
+    })
+    return out
+
+
+_TABLE_QUANTITIES = ("sin_theta_max_svd", "sin_theta_max_qr", "score_tangent_rel",
+                     "lyapunov_svd_top", "lyapunov_svd_min", "lyapunov_qr_top", "lyapunov_qr_min",
+                     "spectral_gap", "intrinsic_dim")
+
+
+def alignment_table(manifold, *, n: int = 64, n_steps: int = 200, t_max: float = 0.9999,
+                    t_min: float = 1e-4, m: int = 2, seed: int = 0,
+                    experiment: str = "lyapunov_alignment"):
+    """Oracle-DDIM alignment diagnostics as tidy rows (one sweep point) [CdC].
+
+    The summary quantities of :func:`oracle_alignment` (``sigma_min = sqrt(t_min)``):
+    ``sin_theta_max_svd``, ``sin_theta_max_qr``, ``score_tangent_rel``, ``lyapunov_svd_top``,
+    ``lyapunov_svd_min`` (directions orthogonal to the data span give exactly -1),
+    ``lyapunov_qr_top``, ``lyapunov_qr_min``, and ``spectral_gap`` and ``intrinsic_dim`` when
+    the flow map has more than ``d`` singular values. The ``alignment`` experiment reports the
+    same quantities (same seeds) and the spectra.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``experiment, manifold, d, D, seed, sigma_min, n_steps, quantity, value``.
+    """
+    import pandas as pd
+
+    res = oracle_alignment(manifold, n=n, n_steps=n_steps, t_max=t_max, t_min=t_min, m=m,
+                           seed=seed)
+    base = {"experiment": experiment, "manifold": manifold.name, "d": manifold.dim,
+            "D": manifold.ambient_dim, "seed": seed, "sigma_min": smoothing.vp(t_min)[1],
+            "n_steps": n_steps}
+    return pd.DataFrame([{**base, "quantity": q, "value": float(res[q])}
+                         for q in _TABLE_QUANTITIES if q in res])

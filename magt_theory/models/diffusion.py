@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import _xp
+from .. import _xp, smoothing
 from ._step import optimizer_step
 from .._validation import as_points, as_rng, check_int, check_positive
 
@@ -87,10 +87,7 @@ def vp_alpha_sigma(t) -> tuple[float, float]:
     Unlike :func:`magt_theory.smoothing.vp` this accepts ``t = 0`` (``alpha = 1, sigma = 0``), the
     end point of the final denoising step.
     """
-    t = float(t)
-    if not (math.isfinite(t) and 0.0 <= t < 1.0):
-        raise ValueError(f"t must lie in [0, 1); got {t!r}")
-    return math.sqrt(1.0 - t), math.sqrt(t)
+    return smoothing.vp(float(t), allow_zero=True)
 
 
 def _lam(t: float) -> float:
@@ -324,7 +321,7 @@ class ScoreNetwork(nn.Module):
 
     def _x0_batched_t(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``x0_hat`` with one time per row (training)."""
-        alpha, sigma = torch.sqrt(1 - t)[:, None], torch.sqrt(t)[:, None]
+        alpha, sigma = (v[:, None] for v in smoothing.vp(t))
         s = sigma / alpha
         sd2 = self.sigma_data**2
         c_skip = sd2 / (s * s + sd2)
@@ -450,7 +447,8 @@ def train_score_network(data, *, t_min: float = 1e-4, t_max: float = 0.9999, ste
             lam = lam_lo + (lam_hi - lam_lo) * torch.rand(y0.shape[0], dtype=dt)
             t = torch.sigmoid(-2.0 * lam)  # t = 1 / (1 + e^{2 lambda})
             z = torch.randn_like(y0)
-            y = torch.sqrt(1 - t)[:, None] * y0 + torch.sqrt(t)[:, None] * z
+            a_t, s_t = smoothing.vp(t)
+            y = a_t[:, None] * y0 + s_t[:, None] * z
             s = torch.sqrt(t / (1 - t))
             c_out = s * net.sigma_data / torch.sqrt(s * s + net.sigma_data**2)
             x0 = net._x0_batched_t(y, t)
