@@ -29,6 +29,12 @@ draw is a new point); its ``w2`` measures the n-independent part of the error (s
 anchors, network, optimisation) against which the n-dependent excess ``w2(n) - w2(oo)`` is
 fitted (MAGT Corollary 2: the statistical term is the only one that depends on n).
 
+The latent base law is uniform on ``[0, 1]^d`` by default (``base``): Corollary 2 assumes a
+bounded latent support, and with the Gaussian base a ReLU generator extrapolates the rare
+tail latents linearly far off the manifold (measured on the circle, D = 8, n = 10^4, seed 2:
+one-sample W2 2.62 with the Gaussian base against 0.021 with the uniform one; the loss does not
+see those 0.3% of samples).
+
 The experiments differ only in what their configs sweep (Corollary 2 of MAGT predicts the
 n-rate; the smoothing-level sweep looks for the interior optimum in t; the ambient sweep checks
 that the n-slope does not depend on D; the memorisation sweep compares MAGT with the empirical
@@ -62,6 +68,7 @@ DEFAULTS = {
     "depth": 3,
     "batch_size": 128,
     "lr": 2e-3,
+    "base": "uniform",
     "jitter": 0.0,
     "n_gen": 20000,
     "n_gen_max": 2000,
@@ -146,7 +153,7 @@ def train_point(experiment: str, params: dict):
     cfg = MAGTConfig(
         latent_dim=M.dim, t=p["t"], n_anchors=p["K"],
         steps=steps, width=p["width"], depth=p["depth"], batch_size=p["batch_size"],
-        lr=p["lr"], chunk_size=p["chunk_size"], seed=p["seed"],
+        lr=p["lr"], chunk_size=p["chunk_size"], seed=p["seed"], base=p["base"],
     )
     train = data
     if p["control"] == "stale_data" and n > 0:
