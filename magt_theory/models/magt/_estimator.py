@@ -235,14 +235,12 @@ class MAGT:
             return self.alpha, self.sigma
         return smoothing.vp(t)
 
-    def score(
-        self, y, t: float | None = None, n_anchors: int | None = None, proposal=None, seed: int = 0
-    ):
-        """SNIS score ``(alpha m~(y) - y)/sigma^2`` of the model at level ``t`` (default: its own)."""
+    def _snis_call(self, fn, y, t, n_anchors, proposal, seed):
+        """``fn(h, y, alpha, sigma, K, d, ...)`` (an SNIS routine) with this model's settings."""
         self._check_fitted()
         alpha, sigma = self._level(t)
         cfg = self.config
-        return snis_score(
+        return fn(
             self.generator_,
             as_points(y, "y", self.ambient_dim_),
             alpha,
@@ -254,6 +252,12 @@ class MAGT:
             seed=seed,
             chunk_size=cfg.chunk_size,
         )
+
+    def score(
+        self, y, t: float | None = None, n_anchors: int | None = None, proposal=None, seed: int = 0
+    ):
+        """SNIS score ``(alpha m~(y) - y)/sigma^2`` of the model at level ``t`` (default: its own)."""
+        return self._snis_call(snis_score, y, t, n_anchors, proposal, seed)
 
     def dsm_loss(
         self, data, t: float | None = None, n_anchors: int | None = None, seed: int = 0
@@ -297,21 +301,7 @@ class MAGT:
         self, y, t: float | None = None, n_anchors: int | None = None, seed: int = 0
     ):
         """Anchor MC estimate of ``log p_t^h(y)`` (:func:`smoothed_log_density`)."""
-        self._check_fitted()
-        alpha, sigma = self._level(t)
-        cfg = self.config
-        return smoothed_log_density(
-            self.generator_,
-            as_points(y, "y", self.ambient_dim_),
-            alpha,
-            sigma,
-            n_anchors or cfg.n_anchors,
-            cfg.latent_dim,
-            proposal=cfg.make_proposal(),
-            base=cfg.base,
-            seed=seed,
-            chunk_size=cfg.chunk_size,
-        )
+        return self._snis_call(smoothed_log_density, y, t, n_anchors, None, seed)
 
     # --------------------------------------------------------------- persistence
     def save(self, path) -> None:

@@ -52,17 +52,8 @@ def save_model(model, path) -> None:
 
 
 def load_model(cls, path, device: str | None = None):
-    """Read a model written by :func:`save_model` (``cls`` is the estimator class).
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the file is not a readable torch file, not a MAGT model, another format
-        version than :data:`FORMAT_VERSION` (or 1), or its weights do not match the stored
-        checksum (a damaged file).
-    """
+    """Read a model written by :func:`save_model` as an instance of ``cls`` (errors: see
+    :meth:`MAGT.load <magt_theory.models.magt.MAGT.load>`)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no MAGT model file at {path!r}")
