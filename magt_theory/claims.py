@@ -476,13 +476,18 @@ def _w1w2_rule_rows(df: pd.DataFrame, step_tol: float = 0.05) -> list[dict]:
 
 
 def w1w2_rows(df: pd.DataFrame, step_tol: float = 0.05) -> list[dict]:
-    """W1⊕W2 consequences as diagnostics [W1W2] (values, no verdict).
+    """W1⊕W2 consequences [W1W2]: optimality verdicts and diagnostics.
 
-    The kinetic-energy and speed bounds (``T L^2 / (2 lambda^2)``, ``L / lambda``) are of order
-    100 against a transport cost of order 1 and cannot fail; the step-size, codimension,
-    Hamilton-Jacobi-residual and straightness checks have no negative control shown failing
-    them yet. Each row keeps what the point-by-point rule of :func:`_w1w2_rule_rows` would say
-    in its note, and the HJ residual and straightness are summarised per manifold.
+    Diagnostics (values, no verdict): the kinetic-energy and speed bounds (``T L^2/(2
+    lambda^2)``, ``L / lambda``: of order 100 against a transport cost of order 1, they cannot
+    fail), step-size invariance and codimension (no control shown failing them; the note keeps
+    what the point-by-point rule of :func:`_w1w2_rule_rows` would say), the pointwise HJ
+    residual ``hj_residual_rel`` (it needs ``d_t U`` between the training times, which no loss
+    constrains) and the closed-form calibration ``velocity_error_rel`` (Gaussian, ``D = d``: how
+    far the trained velocity is from the exact optimum's).
+
+    Verdicts (:func:`w1w2_optimality_rows`): the step-integrated HJ residual and the
+    straightness deficit of the W1⊕W2 flow against the W1-only ablation, control ``curl``.
     """
     out = []
     for r in _w1w2_rule_rows(df, step_tol):
@@ -492,7 +497,10 @@ def w1w2_rows(df: pd.DataFrame, step_tol: float = 0.05) -> list[dict]:
         r["verdict"], r["tight"] = "diagnostic", False
         out.append(r)
     w = df[df["variant"] == "w1w2"] if "variant" in df.columns else df.iloc[:0]
-    for q in ("hj_residual_rel", "straightness"):
+    for q, why in (("hj_residual_rel", "pointwise residual: needs d_t U between the K training "
+                    "times, which no loss constrains; the verdict is on hj_residual_step_rel"),
+                   ("velocity_error_rel", "closed-form calibration: RMS |v - v*| / RMS |v*| "
+                    "against the exact optimum (Gaussian, D = d); 0 at the optimum")):
         sub = w[w["quantity"] == q]
         for manifold, g in sub.groupby("manifold"):
             per_d = g.groupby("D")["value"].agg(["mean", "min", "max"])
@@ -502,7 +510,83 @@ def w1w2_rows(df: pd.DataFrame, step_tol: float = 0.05) -> list[dict]:
                 claim="diagnostic", verdict="diagnostic", tight=False,
                 note="; ".join(f"D={int(k)}: mean {r['mean']:.3g} (range {r['min']:.3g} to "
                                f"{r['max']:.3g})" for k, r in per_d.iterrows())
-                     + " (no calibrated tolerance yet)"))
+                     + f" ({why})"))
+    return out + w1w2_optimality_rows(df)
+
+
+#: W1⊕W2 optimality rows: quantity -> (per-run value whose W1⊕W2 / W1-only ratio is judged,
+#: what it measures)
+_W1W2_OPTIMALITY = {
+    "hj_residual_step_rel": (lambda v: v, "step-integrated HJ residual (relative)"),
+    "straightness": (lambda v: 1.0 - v, "straightness deficit 1 - |x_K - x_0| / path length"),
+}
+
+
+def w1w2_optimality_rows(df: pd.DataFrame) -> list[dict]:
+    """The kinetic (W2 proximal) term selects the HJ-optimal, straight flow [W1W2].
+
+    At the W1⊕W2 optimum ``-d_t U + |grad U|^2/(2 lambda) = 0``: the step-integrated residual
+    (:func:`magt_theory.models.proximal_flow.hj_residual_discrete`, exactly 0 at the optimum for
+    every Euler step, so the tolerance carries no discretisation term) and the straightness
+    deficit ``1 - S`` vanish. A trained flow reaches the optimum only up to its optimisation
+    error, which the closed-form Gaussian case measures (``velocity_error_rel``) and which is
+    not small at the configured budgets; so the tolerance is calibrated by the same solver
+    without the term that selects the optimum: the W1-only ablation (same seed, data, networks,
+    budget; its minimisers are any transport path). Per seed ``rho = log(q_W1W2 / q_W1)``;
+    the claim allows ``rho <= 0`` (band 0: the pairing puts the seed-to-seed spread into the
+    interval, and no bias of the estimator favours either variant); 95% Student-t interval on
+    the mean of ``rho`` over seeds. ``inconsistent`` when the interval lies above 0,
+    ``consistent`` below, ``inconclusive`` otherwise (and with one seed). ``tight``: the
+    interval lies below ``log(1/2)`` (the term at least halves the quantity).
+    Control ``curl`` (a non-potential rotation added to the kinetic variants' velocity) is
+    shown turning both rows ``inconsistent``.
+    """
+    from scipy import stats
+
+    out = []
+    if "variant" not in df.columns:
+        return out
+    for q, (fn, what) in _W1W2_OPTIMALITY.items():
+        sub = df[df["quantity"] == q]
+        if sub.empty:
+            continue
+        piv = sub.pivot_table(index=["manifold", "d", "D", "seed"], columns="variant",
+                              values="value", aggfunc="mean")
+        if not {"w1w2", "w1"} <= set(piv.columns):
+            continue
+        for (manifold, d, D), g in piv.groupby(level=["manifold", "d", "D"]):
+            g = g[["w1w2", "w1"]].dropna()
+            if g.empty:
+                continue
+            a = np.maximum(fn(g["w1w2"].to_numpy(float)), 1e-12)
+            b = np.maximum(fn(g["w1"].to_numpy(float)), 1e-12)
+            rho = np.log(a / b)
+            m = float(rho.mean())
+            lo = hi = np.nan
+            if rho.size >= 2:
+                half = float(stats.t.ppf(0.975, rho.size - 1) * rho.std(ddof=1)
+                             / np.sqrt(rho.size))
+                lo, hi = m - half, m + half
+            if rho.size >= 2 and lo > 0:
+                verdict = "inconsistent"
+            elif rho.size >= 2 and hi <= 0:
+                verdict = "consistent"
+            else:
+                verdict = "inconclusive"
+            ctrl = df[(df["quantity"] == "velocity_error_rel") & (df["variant"] == "w1w2")]
+            cal = (f"; closed-form calibration: W1+W2 velocity error {ctrl['value'].mean():.3g} "
+                   "of the exact optimum's speed (Gaussian, D = d)") if len(ctrl) else ""
+            out.append(_row(
+                experiment="w1w2_checks", manifold=manifold, quantity=q, swept="variant,seed",
+                fitted_slope=float(np.exp(m)), ci_low=float(np.exp(lo)),
+                ci_high=float(np.exp(hi)), predicted_slope=1.0,
+                source="W1W2 (optimality: Hamilton-Jacobi, straight trajectories)",
+                claim="ratio <= 1", verdict=verdict,
+                tight=bool(verdict == "consistent" and hi <= np.log(0.5)), control="curl",
+                note=(f"D={int(D)} (d={int(d)}): {what}, W1+W2 / W1-only ratio "
+                      f"{np.exp(m):.3g} [95% t-interval {np.exp(lo):.3g}, {np.exp(hi):.3g}] "
+                      f"over {rho.size} paired seed(s) (fitted_slope holds the ratio; allowed "
+                      f"<= 1); W1+W2 mean {np.mean(a):.3g}, W1-only {np.mean(b):.3g}{cal}")))
     return out
 
 
@@ -526,21 +610,48 @@ def _match_ratio(nfe_curve: pd.DataFrame, w2_magt: float, sec_magt: float) -> fl
     return float("inf")
 
 
+#: "orders of magnitude faster at comparable quality" (MAGT §5), read at its weakest: diffusion
+#: needs at least 10 times MAGT's sampling wall time to reach MAGT's W2
+EQUAL_TIME_RATIO = 10.0
+
+
+def _match_bound(nfe_curve: pd.DataFrame, w2_magt: float, sec_magt: float):
+    """:func:`_match_ratio` with what the value is: ``("match", r)`` interpolated; ``("upper",
+    r)`` when the cheapest budget already beats MAGT (the true ratio is <= r); ``("lower", r)``
+    when no budget reaches MAGT's W2 (the true ratio is > r = largest budget's time ratio)."""
+    sec = nfe_curve["seconds_per_1e4"].to_numpy(float)
+    r = _match_ratio(nfe_curve, w2_magt, sec_magt)
+    if not np.isfinite(r):
+        return "lower", float(sec[-1] / sec_magt)
+    if nfe_curve["w2"].to_numpy(float)[0] <= w2_magt:
+        return "upper", r
+    return "match", r
+
+
 def equal_time_rows(df: pd.DataFrame) -> list[dict]:
-    """Wall-time ratio at which DPM-Solver++ matches MAGT's W2 (MAGT §5): a diagnostic.
+    """Wall-time ratio at which DPM-Solver++ matches MAGT's W2 (MAGT §5), judged against 10x.
 
     Per seed, diffusion's W2 over its NFE grid is interpolated (log W2 against log time) to
     MAGT's W2; the ratio ``time_diffusion / time_MAGT`` there says how much longer diffusion
-    needs for the same quality (> 1: the one-step generator wins at equal time). Reported with
-    the geometric mean over seeds and a t-interval on ``log ratio``; censored seeds (no budget
-    reaches MAGT's W2: ratio > the largest budget's) are counted in the note. No negative
-    control is shown failing this row yet, so it carries no verdict.
+    needs for the same quality. A seed whose cheapest budget already beats MAGT gives an upper
+    bound (the ratio at that budget); a seed where no budget reaches MAGT's W2 gives a lower
+    bound (the largest budget's ratio). Claim (MAGT: orders of magnitude faster at comparable
+    quality, read at its weakest): ratio >= :data:`EQUAL_TIME_RATIO` = 10. 95% Student-t
+    interval on the mean of ``log ratio`` over seeds (bounds entering as values):
+
+    - ``inconsistent``: the interval lies below ``log 10`` and no seed is a lower bound (upper
+      bounds only make the values larger, so the exclusion holds for the true ratios);
+    - ``consistent``: the interval lies above ``log 10`` and no seed is an upper bound;
+    - ``inconclusive`` otherwise, and with one seed.
+
+    Control ``magt_noise`` (MAGT's samples blurred by the data's own scale) is shown turning the
+    row ``inconsistent``. ``tight`` is not defined for a threshold claim (False).
     """
     from scipy import stats
 
     out = []
     for manifold, g in df.groupby("manifold"):
-        ratios, censored = [], 0
+        vals, kinds = [], []
         for _, gs in g.groupby("seed"):
             m = gs.pivot_table(index=["method", "nfe"], columns="quantity", values="value",
                                aggfunc="mean")
@@ -548,31 +659,37 @@ def equal_time_rows(df: pd.DataFrame) -> list[dict]:
             if "magt" not in methods or "dpmpp" not in methods:
                 continue
             mg = m.loc["magt"].iloc[0]
-            r = _match_ratio(m.loc["dpmpp"].sort_index(), mg["w2"], mg["seconds_per_1e4"])
-            if np.isfinite(r):
-                ratios.append(r)
-            else:
-                censored += 1
-        if not ratios and not censored:
+            kind, r = _match_bound(m.loc["dpmpp"].sort_index(), mg["w2"], mg["seconds_per_1e4"])
+            vals.append(r)
+            kinds.append(kind)
+        if not vals:
             continue
-        note = [f"{len(ratios)} seed(s) with a match, {censored} censored (no NFE budget "
-                "reaches MAGT's W2)"]
-        lr = np.log(ratios)
-        value = float(np.exp(lr.mean())) if len(lr) else np.nan
+        lr = np.log(vals)
+        value = float(np.exp(lr.mean()))
         lo = hi = np.nan
         if len(lr) >= 2:
             half = stats.t.ppf(0.975, len(lr) - 1) * lr.std(ddof=1) / np.sqrt(len(lr))
             lo, hi = float(np.exp(lr.mean() - half)), float(np.exp(lr.mean() + half))
+        thr = EQUAL_TIME_RATIO
+        if len(lr) >= 2 and hi < thr and "lower" not in kinds:
+            verdict = "inconsistent"
+        elif len(lr) >= 2 and lo >= thr and "upper" not in kinds:
+            verdict = "consistent"
+        else:
+            verdict = "inconclusive"
+        n_match, n_up, n_low = (kinds.count(k) for k in ("match", "upper", "lower"))
         out.append(_row(
             experiment="equal_time", manifold=manifold, quantity="time_ratio_at_equal_w2",
-            swept="nfe", fitted_slope=value, ci_low=lo, ci_high=hi,
-            source="MAGT §5 (one-step vs multi-step at equal wall time)", claim="comparison",
-            verdict="diagnostic", tight=False,
+            swept="nfe", fitted_slope=value, ci_low=lo, ci_high=hi, predicted_slope=thr,
+            source="MAGT §5 (one-step vs multi-step at equal wall time)",
+            claim=f"ratio >= {thr:g}", verdict=verdict, tight=False, control="magt_noise",
             note=(f"diffusion needs {value:.3g}x MAGT's sampling time to match its W2 "
                   f"(geometric mean over seeds; 95% t-interval [{lo:.3g}, {hi:.3g}]; the "
-                  "fitted_slope column holds the ratio); " + "; ".join(note))))
+                  f"fitted_slope column holds the ratio, predicted_slope the claimed {thr:g}x); "
+                  f"{n_match} seed(s) with a match, {n_up} where the cheapest budget already "
+                  f"beats MAGT (upper bounds), {n_low} censored (no NFE budget reaches MAGT's "
+                  "W2: lower bounds)")))
     return out
-
 
 
 # ---------------------------------------------------------------- MAGT rates (issue 11) [MAGT]

@@ -234,6 +234,47 @@ def test_w1w2_rows_verdicts():
     assert "rule would say inconsistent" in rows[("grad_phi_max", "ill-posedness")]["note"]
 
 
+def _optimality_frame(ratio, seeds=(0, 1, 2, 3)):
+    rng = np.random.default_rng(5)
+    recs = []
+    for s in seeds:
+        base = {"hj_residual_step_rel": 0.8 * np.exp(0.05 * rng.standard_normal()),
+                "straightness": 1 - 0.05 * np.exp(0.05 * rng.standard_normal())}
+        for variant in ("w1w2", "w1"):
+            f = ratio * np.exp(0.1 * rng.standard_normal()) if variant == "w1w2" else 1.0
+            for q, v in (("hj_residual_step_rel", f * base["hj_residual_step_rel"]),
+                         ("straightness", 1 - f * (1 - base["straightness"]))):
+                recs.append(dict(experiment="w1w2_checks", manifold="gaussian_subspace", d=2,
+                                 D=2, seed=s, variant=variant, L=1.0, quantity=q, value=v))
+    return pd.DataFrame(recs)
+
+
+def test_w1w2_optimality_rows_against_numpy():
+    """Paired log-ratio W1+W2 / W1-only with a Student-t interval (recomputed here)."""
+    for ratio, expect in ((0.3, "consistent"), (0.8, "consistent"), (1.6, "inconsistent"),
+                          (1.0, "inconclusive")):
+        df = _optimality_frame(ratio)
+        rows = {r["quantity"]: r for r in claims.w1w2_optimality_rows(df)}
+        assert set(rows) == {"hj_residual_step_rel", "straightness"}
+        for q, r in rows.items():
+            piv = df[df["quantity"] == q].pivot_table(index="seed", columns="variant",
+                                                       values="value")
+            if q == "straightness":
+                piv = 1 - piv
+            rho = np.log(piv["w1w2"] / piv["w1"]).to_numpy()
+            half = stats.t.ppf(0.975, 3) * rho.std(ddof=1) / 2
+            assert r["fitted_slope"] == pytest.approx(np.exp(rho.mean()), rel=1e-9)
+            assert r["ci_high"] == pytest.approx(np.exp(rho.mean() + half), rel=1e-9)
+            assert r["control"] == "curl"
+            assert r["verdict"] == expect, (ratio, q, r["note"])
+            assert r["tight"] == (ratio == 0.3)
+    # one seed: no interval, inconclusive; no W1-only ablation: no row
+    one = claims.w1w2_optimality_rows(_optimality_frame(0.5, seeds=(0,)))
+    assert {r["verdict"] for r in one} == {"inconclusive"}
+    df = _optimality_frame(0.5)
+    assert claims.w1w2_optimality_rows(df[df["variant"] == "w1w2"]) == []
+
+
 def test_equal_time_rows_interpolate_the_matching_time():
     recs = []
     table = {("magt", 1): (0.2, 1.0), ("dpmpp", 2): (0.5, 0.8), ("dpmpp", 5): (0.25, 2.0),
@@ -244,14 +285,47 @@ def test_equal_time_rows_interpolate_the_matching_time():
                 recs.append(dict(experiment="equal_time", manifold="moons2d", d=1, D=2, seed=s,
                                  method=me, nfe=nfe, quantity=q, value=v))
     (row,) = claims.equal_time_rows(pd.DataFrame(recs))
-    assert row["verdict"] == "diagnostic" and row["quantity"] == "time_ratio_at_equal_w2"
+    assert row["quantity"] == "time_ratio_at_equal_w2" and row["control"] == "magt_noise"
+    # a zero-width interval at about 2.4x: below the claimed 10x
+    assert row["verdict"] == "inconsistent"
     # W2 scales by (1 + 0.1 s) for MAGT and diffusion alike: the same match in every seed;
     # between NFE 5 (W2 0.25, 2 s) and NFE 10 (0.1, 4 s), log-log interpolation
     a = (np.log(0.2) - np.log(0.25)) / (np.log(0.1) - np.log(0.25))
     expect = np.exp(np.log(2.0) + a * (np.log(4.0) - np.log(2.0))) / 1.0
     assert row["fitted_slope"] == pytest.approx(expect, rel=1e-9)
     assert row["ci_low"] == pytest.approx(expect, rel=1e-9)
-    assert "2 seed(s) with a match, 0 censored" in row["note"]
+    assert "2 seed(s) with a match, 0 where" in row["note"] and "0 censored" in row["note"]
+
+
+def _equal_time_frame(magt_sec, magt_w2=0.2, seeds=(0, 1, 2)):
+    rng = np.random.default_rng(11)
+    recs = []
+    table = {("dpmpp", 2): (0.5, 0.8), ("dpmpp", 5): (0.25, 2.0), ("dpmpp", 10): (0.1, 4.0)}
+    for s in seeds:
+        f = np.exp(0.05 * rng.standard_normal())
+        rows_ = {**table, ("magt", 1): (magt_w2, magt_sec * f)}
+        for (me, nfe), (w2, sec) in rows_.items():
+            for q, v in (("w2", w2), ("seconds_per_1e4", sec)):
+                recs.append(dict(experiment="equal_time", manifold="moons2d", d=1, D=2, seed=s,
+                                 method=me, nfe=nfe, quantity=q, value=v))
+    return pd.DataFrame(recs)
+
+
+def test_equal_time_verdicts_and_bounds():
+    """Ratio >= 10 claimed: fast MAGT consistent, slow MAGT inconsistent; a MAGT beaten by the
+    cheapest budget gives upper bounds (can be inconsistent, never consistent); a MAGT no
+    budget reaches gives lower bounds (can be consistent, never inconsistent)."""
+    (fast,) = claims.equal_time_rows(_equal_time_frame(0.01))
+    (slow,) = claims.equal_time_rows(_equal_time_frame(1.0))
+    assert fast["verdict"] == "consistent" and fast["ci_low"] >= 10
+    assert slow["verdict"] == "inconsistent" and slow["ci_high"] < 10
+    (beaten,) = claims.equal_time_rows(_equal_time_frame(0.01, magt_w2=0.9))
+    assert "3 where the cheapest budget" in beaten["note"] and beaten["verdict"] == "inconclusive"
+    assert beaten["fitted_slope"] == pytest.approx(0.8 / 0.01, rel=0.1)
+    (unreached,) = claims.equal_time_rows(_equal_time_frame(1.0, magt_w2=0.01))
+    assert "3 censored" in unreached["note"] and unreached["verdict"] == "inconclusive"
+    (one,) = claims.equal_time_rows(_equal_time_frame(0.01, seeds=(0,)))
+    assert one["verdict"] == "inconclusive"
 
 
 def test_verdicts_table_includes_the_new_rows():

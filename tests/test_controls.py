@@ -179,3 +179,83 @@ def test_interior_optimum_is_a_diagnostic_that_keeps_the_rule():
         assert row["verdict"] == "diagnostic" and row["control"] == ""
         assert f"rule would say {rule}" in row["note"]
     assert "t=0.05" in u[0]["note"] and "t=0.01" in edge[0]["note"]
+
+
+# --------------------------------------------------------------------------- W1+W2 optimality
+def test_step_hj_residual_is_zero_on_the_exact_solution_for_every_step():
+    """U = lambda |x|^2 / (2 (C - t)) solves -d_t U + |grad U|^2/(2 lambda) = 0: the Euler path
+    of v = -grad U / lambda is straight at constant speed, so the step-integrated residual is
+    round-off at every K; U with C + t (the opposite-sign equation) is not."""
+    import torch
+
+    from magt_theory.models.proximal_flow import euler_flow, hj_residual_discrete
+
+    lam, T, C = 0.3, 1.0, 1.7
+    z = torch.as_tensor(np.random.default_rng(0).standard_normal((200, 3)))
+    for sign, K in ((-1, 3), (-1, 16), (1, 8)):
+        def U(x, t, s=sign):
+            return lam * (x * x).sum(-1) / (2 * (C + s * t))
+
+        def v(x, t, s=sign):
+            return -x / (C + s * t)
+
+        _, tr = euler_flow(v, z, T, K, return_trajectory=True)
+        r = hj_residual_discrete(U, tr.numpy(), T, lam)
+        scale = lam * np.mean(np.sum(np.diff(tr.numpy(), axis=0) ** 2, 2)) / (2 * T / K)
+        assert r.shape == (K - 1, 200)
+        if sign < 0:
+            assert np.max(np.abs(r)) < 1e-12 * max(scale, 1.0)
+        else:
+            assert np.sqrt(np.mean(r**2)) > 0.05 * scale
+
+
+def test_exact_gaussian_velocity_against_a_numerical_minimiser():
+    """The closed-form W1+W2 optimum from N(0, 1) to N(0, s^2): x_T = a x_0 with a minimising
+    KL(N(0, a^2) || N(0, s^2)) + lambda (1 - a)^2 / (2 T), found here by scipy."""
+    from scipy.optimize import minimize_scalar
+
+    from magt_theory.experiments.w1w2_checks import exact_gaussian_velocity
+
+    for s, lam, T in ((0.5, 0.05, 1.0), (2.0, 0.7, 0.5), (1.0, 0.3, 1.0)):
+        def obj(a):
+            return 0.5 * (a * a / s**2 - 1 - np.log(a * a / s**2)) + lam * (1 - a) ** 2 / (2 * T)
+
+        a = minimize_scalar(obj, bounds=(1e-3, 10), method="bounded",
+                            options={"xatol": 1e-12}).x
+        v = exact_gaussian_velocity([s], lam, T)
+        x0 = np.array([[1.3]])
+        # v*(x(t), t) at x(t) = (1 - (1 - a) t / T) x0 is the constant (a - 1) x0 / T
+        for t in (0.0, 0.4 * T):
+            xt = (1 - (1 - a) * t / T) * x0
+            # (a bounded scalar minimiser locates a to about sqrt(machine epsilon))
+            assert v(xt, t)[0, 0] == pytest.approx((a - 1) * 1.3 / T, rel=1e-6, abs=1e-6)
+
+
+W1W2_TINY = dict(steps=150, n=500, n_eval=300, width=32)
+
+
+@pytest.mark.slow
+def test_curl_control_turns_the_w1w2_optimality_rows_inconsistent():
+    """The W1+W2 optimality rows through the experiment: clean runs are not inconsistent; a
+    non-potential rotation added to the kinetic flow's velocity (control "curl") makes both
+    the step HJ residual and the straightness deficit exceed the W1-only ablation's. The
+    W1-only runs are the same with and without the control (it leaves them as trained)."""
+    seeds = (0, 1, 2)
+    ref = [experiments.run("w1w2_checks", dict(W1W2_TINY, variant="w1", seed=s))
+           for s in seeds]
+    again = experiments.run("w1w2_checks", dict(W1W2_TINY, variant="w1", seed=0,
+                                                control="curl"))
+    keep = ~ref[0]["quantity"].isin(["seconds_train"])
+    np.testing.assert_allclose(ref[0].loc[keep, "value"].to_numpy(),
+                               again.loc[keep.to_numpy(), "value"].to_numpy())
+    verdicts = {}
+    for control in ("none", "curl"):
+        runs = [experiments.run("w1w2_checks", dict(W1W2_TINY, variant="w1w2", seed=s,
+                                                    control=control)) for s in seeds]
+        df = pd.concat(ref + runs, ignore_index=True)
+        rows = claims.w1w2_optimality_rows(df)
+        assert {r["quantity"] for r in rows} == {"hj_residual_step_rel", "straightness"}
+        assert all(r["control"] == "curl" for r in rows)
+        verdicts[control] = {r["quantity"]: (r["verdict"], r["note"]) for r in rows}
+    assert all(v != "inconsistent" for v, _ in verdicts["none"].values()), verdicts
+    assert all(v == "inconsistent" for v, _ in verdicts["curl"].values()), verdicts

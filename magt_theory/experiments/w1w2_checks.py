@@ -17,6 +17,23 @@ One job trains :class:`magt_theory.models.proximal_flow.ProximalFlow` (``variant
   upper bound on the Lipschitz-regularised KL (take the coupling ``gamma = data`` in
   ``D^L(P||Q) = inf_gamma KL(gamma||Q) + L W1(P, gamma)``) [derived].
 
+Negative control (``control="curl"``): at sampling and in the diagnostics the velocity of a
+flow trained *with* the kinetic term (variants ``"w1w2"`` and ``"w2"``; the ``"w1"`` reference
+is left as trained) gets a non-potential rotation ``omega J x`` in the first two coordinates
+(``J`` the quarter turn, ``omega T = pi/4``): trajectories turn by up to ``pi/4`` and the
+velocity is no longer ``-grad U / lambda``, so the HJ residual and the straightness no longer
+describe an optimal flow; the rows of :func:`magt_theory.claims.w1w2_rows` must turn
+``inconsistent``.
+
+Calibration against a closed form (``velocity_error_rel``, only for ``gaussian_subspace`` at
+``D = d`` with zero mean): data ``N(0, diag(s_i^2))``, latents ``N(0, I)``, Lipschitz level
+inactive (``|grad phi*| = lambda |v| << L``), so the optimum is the linear map ``x_T = a x_0``
+per coordinate with ``a_i^2 (1/s_i^2 + lambda/T) - (lambda/T) a_i - 1 = 0`` (stationarity of
+``KL(N(0, a^2) || N(0, s^2)) + lambda (1 - a)^2 / (2T)``), i.e. the exact HJ solution
+``U = lambda sum_i c_i x_i^2 / (2 (T - c_i t))``, ``c_i = 1 - a_i``, with velocity
+``v*_i(x, t) = -c_i x_i / (T - c_i t)`` [derived]. ``velocity_error_rel`` is
+``RMS |v(x_k, t_k) - v*(x_k, t_k)| / RMS |v*(x_k, t_k)|`` over the model's own Euler states.
+
 The codimension claim compares ``variant = "w2"`` at ``D > d`` (KL between a continuous law and
 one on a lower-dimensional set is infinite: the discriminator can grow without bound) with the
 same at ``D = d`` and with ``"w1w2"``.
@@ -24,7 +41,10 @@ same at ``D = d`` and with ``"w1w2"``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import torch
 
 from .. import manifolds
 from ..metrics import wasserstein
@@ -49,7 +69,49 @@ DEFAULTS = {
     "n": 2000,
     "n_eval": 1000,
     "seed": 0,
+    "control": "none",
 }
+CONTROLS = ("none", "curl")
+
+
+def _add_curl(model: ProximalFlow, omega: float) -> None:
+    """Add ``omega J x`` (rotation in the first two coordinates) to ``model.velocity``."""
+    base = model.velocity
+
+    def velocity(x: torch.Tensor, t) -> torch.Tensor:
+        rot = torch.zeros_like(x)
+        rot[:, 0], rot[:, 1] = -x[:, 1], x[:, 0]
+        return base(x, t) + omega * rot
+
+    model.velocity = velocity
+
+
+def exact_gaussian_velocity(scales, lam: float, T: float):
+    """``v*(x, t)`` of the W1⊕W2 optimum from ``N(0, I)`` to ``N(0, diag(scales^2))`` (docstring).
+
+    Returns a function ``(x (n, d) ndarray, t float) -> (n, d) ndarray``.
+    """
+    s2 = np.asarray(scales, dtype=np.float64) ** 2
+    b = lam / T
+    q = 1.0 / s2 + b
+    a = (b + np.sqrt(b * b + 4.0 * q)) / (2.0 * q)  # the positive root
+    c = 1.0 - a
+    return lambda x, t: -c * np.asarray(x, dtype=np.float64) / (T - c * t)
+
+
+def _velocity_error(model: ProximalFlow, M, n: int, seed: int) -> float:
+    cfg = model.config
+    vstar = exact_gaussian_velocity(M.scales, cfg.lam, cfg.T)
+    tr = model.trajectory(n, seed)
+    K, num, den = tr.shape[0] - 1, 0.0, 0.0
+    dt = next(model.potential_net_.parameters()).dtype
+    for k in range(K):
+        t = k * cfg.T / K
+        v = model.velocity(torch.as_tensor(tr[k], dtype=dt), t).double().numpy()
+        ve = vstar(tr[k], t)
+        num += float(np.sum((v - ve) ** 2))
+        den += float(np.sum(ve**2))
+    return math.sqrt(num / max(den, 1e-300))
 
 
 def run(params: dict):
@@ -64,11 +126,15 @@ def run(params: dict):
                              n_steps=p["K"], width=p["width"], depth=p["depth"],
                              steps=p["steps"], critic_steps=p["critic_steps"],
                              batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"])
+    if p["control"] not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}; got {p['control']!r}")
     model = ProximalFlow(cfg).fit(data, on_nonfinite="stop")
+    if p["control"] == "curl" and cfg.kinetic:
+        _add_curl(model, math.pi / (4 * cfg.T))
     ref, ref2 = M.sample(p["n_eval"], rng), M.sample(p["n_eval"], rng)
     base = {"experiment": NAME, "manifold": p["manifold"], "d": M.dim, "D": M.ambient_dim,
             "seed": p["seed"], "variant": p["variant"], "lam": cfg.lam, "L": cfg.L, "T": cfg.T,
-            "K": cfg.n_steps, "steps": cfg.steps, "n": p["n"]}
+            "K": cfg.n_steps, "steps": cfg.steps, "n": p["n"], "control": p["control"]}
     hist = model.history_
     meas = {"diverged": float(model.diverged_), "seconds_train": model.seconds_}
     q = len(hist) // 4
@@ -86,4 +152,8 @@ def run(params: dict):
         meas["L_w1"] = cfg.L * wasserstein(x, ref2, p=1)
     meas["w2_noise_floor"] = wasserstein(ref2, ref)
     meas.update({k: v for k, v in diag.items() if np.isfinite(v)})
+    if (x is not None and p["manifold"] == "gaussian_subspace" and M.ambient_dim == M.dim
+            and not np.any(M.mean)):
+        meas["velocity_error_rel"] = _velocity_error(model, M, min(p["n_eval"], 500),
+                                                     p["seed"] + 2)
     return rows(base, [{"quantity": k, "value": v} for k, v in meas.items()])
