@@ -6,7 +6,8 @@ tangent ones, so its top ``d`` left singular vectors at the output align with th
 and score errors move samples mostly *along* the manifold. This module measures that.
 
 One DDIM step (VP schedule ``alpha_t = sqrt(1-t)``, ``sigma_t = sqrt(t)``,
-:func:`magt_theory.smoothing.vp`; see :mod:`magt_theory.models.diffusion`) and its exact Jacobian for a closed-form posterior
+:func:`magt_theory.smoothing.vp`; see :mod:`magt_theory.models.diffusion`) and its exact
+Jacobian for a closed-form posterior
 [derived; checked against central finite differences in ``tests/test_dynamics.py``]:
 
 .. math::

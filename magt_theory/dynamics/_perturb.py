@@ -21,7 +21,8 @@ class SmoothErrorField:
 
     an approximate sample of a Gaussian process with squared-exponential kernel of length scale
     ``ell``, normalised so that ``E|chi(x)|^2 = 1`` at every ``x`` in expectation over the draw of
-    the field (then ``eps chi`` has RMS size ``eps``). Bounded by ``sqrt(2/F) sum_l |A_{:,l}|``; Lipschitz constant ``O(1/ell)``.
+    the field (then ``eps chi`` has RMS size ``eps``). Bounded by ``sqrt(2/F) sum_l |A_{:,l}|``;
+    Lipschitz constant ``O(1/ell)``.
     Works on numpy arrays and torch tensors (differentiable).
 
     Parameters

@@ -1,6 +1,6 @@
 """Lyapunov-tangent alignment of the oracle DDIM sampler vs the final noise level sigma_min [CdC].
 
-CdC's mechanism (THEORY.md §5): along the probability-flow sampler ``x_{i+1} = F_i(x_i)`` the
+CdC's mechanism: along the probability-flow sampler ``x_{i+1} = F_i(x_i)`` the
 tangent propagator ``dF^{0->N} = prod_i dF_i``, with the exact one-step Jacobian
 
 .. math::

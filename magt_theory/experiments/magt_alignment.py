@@ -85,7 +85,7 @@ def run(params: dict):
     model = MAGT(cfg).fit(data, progress=False)
     u = model.sample_latent(n_eval, seed=p["seed"] + 1).double().numpy()
     G = model.generator_
-    sigma = math.sqrt(cfg.t)
+    sigma = cfg.sigma  # VP level (magt_theory.smoothing.vp)
     al = one_step_alignment(G, u, M, d=d, score_sigma=sigma, dtype=model.dtype)
     pdisp = parameter_displacement(G, u, M, scale=scale, n_draws=n_draws, seed=p["seed"] + 2,
                                    dtype=model.dtype)

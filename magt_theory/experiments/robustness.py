@@ -1,6 +1,6 @@
 """Robustness of the generated support: score vs denoiser error injection vs sigma_min [CdC].
 
-CdC (THEORY.md §5): learning errors in the score move samples *along* the data manifold, because
+CdC: learning errors in the score move samples *along* the data manifold, because
 the sampler's tangent propagator compresses normal directions like ``sigma``. One job runs the
 oracle sampler (DDIM, or DDPM with frozen noise) on the log-SNR grid
 ``t_max -> t_min = sigma_min^2`` once, then reruns it from the same noise with a smooth bounded
@@ -118,7 +118,8 @@ def run(params: dict):
         res = res.assign(site=res["site"].map(lambda s: _SWAP.get(s, s)))
     base = {
         "experiment": NAME, "manifold": p["manifold"], "d": M.dim, "D": M.ambient_dim,
-        "seed": int(p["seed"]), "control": p["control"], "sigma_min": s_min, "n": int(p["n"]), "n_steps": n_steps,
+        "seed": int(p["seed"]), "control": p["control"], "sigma_min": s_min, "n": int(p["n"]),
+        "n_steps": n_steps,
         "t_max": float(p["t_max"]), "sampler": p["sampler"],
         "denoise_final": p["denoise_final"], "lengthscale": lengthscale,
     }
@@ -134,7 +135,8 @@ def support_robustness(manifold, *, eps=(1e-3, 1e-2, 1e-1), sites=SITES, n: int 
     """Robustness of the generated support to injected errors, as tidy rows (one sweep point).
 
     Runs the sampler (oracle posterior mean of ``manifold``, or ``denoiser``) once from prior noise
-    (``seed``; DDPM step noise ``seed + 1``, frozen), then reruns it from the *same* noise with :class:`PerturbedDenoiser` for every
+    (``seed``; DDPM step noise ``seed + 1``, frozen), then reruns it from the *same* noise with
+    :class:`PerturbedDenoiser` for every
     ``site`` and ``eps``, and reports for the perturbed output:
 
     * ``normal_displacement``, ``tangent_displacement``: mean ``|P_N dx|``, ``|P_T dx|`` (the
@@ -203,7 +205,8 @@ def support_robustness(manifold, *, eps=(1e-3, 1e-2, 1e-1), sites=SITES, n: int 
     elif callable(denoiser):
         base = denoiser
     else:
-        raise TypeError(f"denoiser must be callable (x, t) -> x0_hat; got {type(denoiser).__name__}")
+        raise TypeError(
+            f"denoiser must be callable (x, t) -> x0_hat; got {type(denoiser).__name__}")
     x0 = prior_noise(n, D, seed)
 
     def run(den):

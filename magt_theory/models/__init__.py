@@ -1,9 +1,10 @@
-"""Torch generators (DESIGN.md, ``models/``).
+"""Torch generators.
 
 * :mod:`~magt_theory.models.mlp` -- the MLP generator ``h_theta: R^d -> R^D``.
 * :mod:`~magt_theory.models.proposals` -- latent anchor proposals (MC, QMC, MAP/Laplace).
 * :mod:`~magt_theory.models.magt` -- MAGT training with the exact chunked gradient, one-step
-  sampling, area-formula and smoothed log densities, t selection, persistence [MAGT].
+  sampling, area-formula and smoothed log densities, t selection, persistence [MAGT] (a
+  package of private modules, every name re-exported from ``models.magt``).
 * :mod:`~magt_theory.models.diffusion` -- VP DDIM / DDPM / DPM-Solver++ samplers, oracle and
   learned scores.
 * :mod:`~magt_theory.models.flow_matching` -- conditional flow matching (linear path).

@@ -15,9 +15,9 @@ estimate over ``K`` latent anchors re-drawn every step (MAGT Algorithm 1):
 with ``lambda_k = log pi(u_k) - log pi~(u_k)`` (0 for MC/QMC anchors). This equals
 ``|s~(y_t) - (alpha y_0 - y_t)/sigma^2|^2`` with ``s~ = (alpha m~ - y)/sigma^2``.
 
-Exact chunked gradient (derived here; THEORY.md §3 states it up to a factor): for the batch
-mean ``L = (1/B) sum_b l_b``, put ``c_b = dL/dm_b = (2/B)(alpha^2/sigma^4)(m_b - y0_b)`` and
-``Delta_bk = <h(u_k) - m_b, c_b>``. Since ``dw_bj = w_bj (dl_bj - sum_i w_bi dl_bi)`` and
+Exact chunked gradient [derived]: for the batch mean ``L = (1/B) sum_b l_b``, put
+``c_b = dL/dm_b = (2/B)(alpha^2/sigma^4)(m_b - y0_b)`` and ``Delta_bk = <h(u_k) - m_b, c_b>``.
+Since ``dw_bj = w_bj (dl_bj - sum_i w_bi dl_bi)`` and
 ``d logit_bk / d h(u_k) = (alpha/sigma^2) y_b - (alpha^2/sigma^2) h(u_k)``,
 
 .. math::

@@ -221,7 +221,8 @@ def area_log_density(h: Generator, u, base: str = "normal", chunk_size: int = 10
             J = batched_jacobian(h, uc)  # (n, D, d)
             if J.shape[1] < J.shape[2]:
                 raise ValueError(
-                    f"area formula needs ambient dim >= latent dim; got D={J.shape[1]} < d={J.shape[2]}"
+                    "area formula needs ambient dim >= latent dim; "
+                    f"got D={J.shape[1]} < d={J.shape[2]}"
                 )
             half_logdet = torch.log(torch.linalg.svdvals(J)).sum(-1)
             out.append(base_log_prob(uc, base) - half_logdet)

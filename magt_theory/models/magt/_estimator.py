@@ -256,7 +256,7 @@ class MAGT:
     def score(
         self, y, t: float | None = None, n_anchors: int | None = None, proposal=None, seed: int = 0
     ):
-        """SNIS score ``(alpha m~(y) - y)/sigma^2`` of the model at level ``t`` (default: its own)."""
+        """SNIS score ``(alpha m~(y) - y)/sigma^2`` of the model at level ``t`` (default: own)."""
         return self._snis_call(snis_score, y, t, n_anchors, proposal, seed)
 
     def dsm_loss(
@@ -308,10 +308,11 @@ class MAGT:
         """Write the model, its config and its training history to ``path`` atomically.
 
         The file is a ``torch.save`` dict with ``format`` = ``FORMAT_NAME``, ``version`` =
-        ``FORMAT_VERSION`` and ``checksum`` = ``state_checksum`` of the weights (the module
-        :mod:`magt_theory.models.magt`; checked by :meth:`load`, so a flipped bit is an error, not a silently different
-        model); it is written to a temporary file in the same directory and renamed with
-        ``os.replace``, so a killed run never leaves a half-written file.
+        ``FORMAT_VERSION`` and ``checksum`` = ``state_checksum`` of the weights (names of
+        :mod:`magt_theory.models.magt`; checked by :meth:`load`, so a flipped bit is an error,
+        not a silently different model); it is written to a temporary file in the same
+        directory and renamed with ``os.replace``, so a killed run never leaves a half-written
+        file.
         """
         save_model(self, path)
 
