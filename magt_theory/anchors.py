@@ -42,7 +42,7 @@ import scipy.special as sc
 from . import _xp
 from ._validation import as_points, check_alpha, check_int, check_positive
 
-__all__ = ["SNISResult", "snis", "kish_ess"]
+__all__ = ["SNISResult", "snis", "snis_per_query", "kish_ess"]
 
 
 class SNISResult(NamedTuple):
@@ -354,3 +354,88 @@ def _snis_torch(y, centers, alpha, sigma, log_weights, chunk, return_weights):
                     "centers; pass float64 tensors (or a larger sigma)"
                 )
     return (res, w) if return_weights else res
+
+
+def snis_per_query(y, centers, alpha: float = 1.0, sigma: float | None = None, log_weights=None,
+                   return_weights: bool = False):
+    """:func:`snis` with each query's own anchors (per-query proposals such as MAP/Laplace).
+
+    .. math::
+
+        w_{bk} = \\operatorname{softmax}_k\\Big(\\ell_{bk}
+            - \\frac{|y_b - \\alpha c_{bk}|^2}{2\\sigma^2}\\Big),\\qquad
+        m_b = \\sum_k w_{bk} c_{bk},\\qquad s_b = \\frac{\\alpha m_b - y_b}{\\sigma^2}
+
+    with ``ESS_b`` and ``log_norm_b`` as in :func:`snis` (MAGT §3). Dense over ``(B, K, D)``
+    (the distances are formed directly, no expansion), with a per-row log-sum-exp.
+
+    Parameters
+    ----------
+    y : (B, D) array_like or torch.Tensor
+    centers : (B, K, D) array_like or torch.Tensor
+        Anchor images of every query, ``K >= 1``.
+    alpha, sigma : float
+        ``alpha`` in (0, 1], ``sigma > 0`` (required).
+    log_weights : (B, K) array_like or torch.Tensor, optional
+        ``l_bk = log(pi(u_bk) / pi~_b(u_bk))``; ``None`` means zero.
+    return_weights : bool
+        Also return the normalised weights ``w`` (B, K).
+
+    Returns
+    -------
+    SNISResult, or the pair ``(SNISResult, weights)`` with ``return_weights``
+        numpy float64 for array input; torch (no gradients, dtype and device of the first
+        tensor argument) when any argument is a tensor.
+    """
+    if not isinstance(return_weights, (bool, np.bool_)):
+        raise TypeError(f"return_weights must be a bool; got {return_weights!r}")
+    sigma = check_positive(sigma, "sigma")
+    alpha = check_alpha(alpha)
+    if _xp.is_torch(y) or _xp.is_torch(centers) or _xp.is_torch(log_weights):
+        import torch
+
+        ref = next(t for t in (y, centers, log_weights) if _xp.is_torch(t))
+        dtype = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
+        conv = lambda x: torch.as_tensor(x, device=ref.device).detach().to(dtype)  # noqa: E731
+        with torch.no_grad():
+            res, w = _per_query(torch, conv(y), conv(centers),
+                                None if log_weights is None else conv(log_weights), alpha, sigma)
+    else:
+        lw = None if log_weights is None else np.asarray(log_weights, dtype=np.float64)
+        res, w = _per_query(np, np.asarray(y, dtype=np.float64),
+                            np.asarray(centers, dtype=np.float64), lw, alpha, sigma)
+    return (res, w) if return_weights else res
+
+
+def _per_query(xp, y, c, lw, alpha, sigma):
+    is_t = xp is not np
+    if c.ndim != 3 or c.shape[1] < 1:
+        raise ValueError(f"centers must have shape (B, K, D) with K >= 1; got {tuple(c.shape)}")
+    B, K, D = c.shape
+    if tuple(y.shape) != (B, D):
+        raise ValueError(f"y must have shape (B, D) = ({B}, {D}); got {tuple(y.shape)}")
+    finite = (lambda a: bool(a.isfinite().all())) if is_t else (lambda a: bool(np.isfinite(a).all()))
+    for name, a in (("y", y), ("centers", c)):
+        if not finite(a):
+            raise ValueError(f"{name} contains NaN or inf; all entries must be finite")
+    if lw is not None and (tuple(lw.shape) != (B, K) or not finite(lw)):
+        raise ValueError(f"log_weights must be finite of shape (B, K) = ({B}, {K}); "
+                         f"got shape {tuple(lw.shape)}")
+    diff = y[:, None, :] - alpha * c
+    logits = -0.5 * (diff * diff).sum(-1) / (sigma * sigma)
+    if lw is not None:
+        logits = logits + lw
+    if is_t:
+        lse = xp.logsumexp(logits, 1)
+    else:
+        lse = sc.logsumexp(logits, axis=1)
+    w = xp.exp(logits - lse[:, None])
+    mean = (w[:, :, None] * c).sum(1)
+    ess = 1.0 / (w * w).sum(1)
+    log_norm = lse - math.log(K) - 0.5 * D * math.log(2.0 * math.pi * sigma * sigma)
+    res = SNISResult(mean, ess, (alpha * mean - y) / (sigma * sigma), log_norm)
+    for name, v in zip(res._fields, res):
+        if not finite(v):
+            raise ValueError(f"snis_per_query: the {name} overflows at sigma={sigma:.3g}; "
+                             "pass float64 inputs (or a larger sigma)")
+    return res, w

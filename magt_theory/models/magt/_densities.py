@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..._validation import as_points, check_int, check_positive
-from ...anchors import snis
+from ...anchors import snis, snis_per_query
 from ..mlp import resolve_dtype
 from ..proposals import (
     PROPOSALS,
@@ -60,11 +60,12 @@ def _draw(proposal, h, y, K, d, alpha, sigma, base, gen):
 
 def _snis_blocks(h, y, alpha, sigma, n_anchors, latent_dim, proposal, base, seed, chunk_size,
                  query_chunk):
-    """Validated arguments, then :func:`magt_theory.anchors.snis` over the anchor images.
+    """Validated arguments, then the SNIS of :mod:`magt_theory.anchors` over the anchor images.
 
     Shared proposals (MC, QMC) draw one set of ``K`` anchors for all queries (from ``y[:1]``)
     and call ``snis`` once; per-query proposals (MAP) draw ``K`` anchors for each query, one
-    block of ``query_chunk`` queries at a time, and call ``snis`` on each query's own anchors.
+    block of ``query_chunk`` queries at a time, and call
+    :func:`~magt_theory.anchors.snis_per_query` on each block.
 
     Returns
     -------
@@ -99,11 +100,7 @@ def _snis_blocks(h, y, alpha, sigma, n_anchors, latent_dim, proposal, base, seed
         _, anchors = _draw(proposal, h, yb, K, d, alpha, sigma, base, gen)
         G = anchors.u.shape[0]
         H = _forward_chunks(h, anchors.u.reshape(G * K, d), chunk_size).reshape(G, K, -1)
-        lw = anchors.log_weights
-        for b in range(yb.shape[0]):
-            g = b if G > 1 else 0
-            results.append(snis(yb[b : b + 1], H[g], alpha, sigma, None if lw is None else lw[g],
-                                chunk_size=K))
+        results.append(snis_per_query(yb, H, alpha, sigma, anchors.log_weights))
     return yt, numpy_in, results
 
 

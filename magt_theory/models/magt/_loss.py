@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 
+from ...anchors import snis_per_query
 from ..proposals import AnchorSet
 
 Generator = Callable[[torch.Tensor], torch.Tensor]
@@ -23,7 +24,12 @@ def _shared_logits(y, H, alpha, sigma, log_w):
 
 
 def _snis_phase1(h, y, anchors: AnchorSet, alpha, sigma, chunk):
-    """Anchor images ``H``, weights ``w`` and posterior means ``m`` (no autograd)."""
+    """Anchor images ``H``, weights ``w`` and posterior means ``m`` (no autograd).
+
+    Per-query anchors go through :func:`magt_theory.anchors.snis_per_query`. Shared anchors
+    keep the dense ``(B, K)`` softmax here: the gradient needs every weight, which the
+    streaming :func:`magt_theory.anchors.snis` forms only in a second pass.
+    """
     G, K, d = anchors.u.shape
     H = _forward_chunks(h, anchors.u.reshape(G * K, d), chunk)
     H = H.reshape(G, K, -1)
@@ -34,13 +40,11 @@ def _snis_phase1(h, y, anchors: AnchorSet, alpha, sigma, chunk):
             logits = _shared_logits(y, H, alpha, sigma, None if lw is None else lw[0][None])
             w = torch.softmax(logits, dim=1)
             m = w @ H
-        else:
-            diff = y[:, None, :] - alpha * H
-            logits = -0.5 * (diff * diff).sum(-1) / sigma**2
-            if lw is not None:
-                logits = logits + lw
-            w = torch.softmax(logits, dim=1)
-            m = torch.einsum("bk,bkD->bD", w, H)
+        else:  # per-query anchors: the dense SNIS of magt_theory.anchors
+            try:
+                (m, *_), w = snis_per_query(y, H, alpha, sigma, lw, return_weights=True)
+            except ValueError as exc:  # non-finite images or weights
+                raise FloatingPointError(f"non-finite SNIS inputs or outputs: {exc}") from exc
     if not torch.isfinite(m).all():
         raise FloatingPointError(
             "non-finite SNIS posterior mean (all anchor weights zero or overflow in h); "
