@@ -274,3 +274,20 @@ def test_magt_noise_control_turns_equal_time_inconsistent():
     assert row["control"] == "magt_noise"
     assert row["verdict"] == "inconsistent", row["note"]
     assert "3 where the cheapest budget already beats MAGT" in row["note"]
+
+
+@pytest.mark.slow
+def test_shrinking_budget_turns_the_chargen_n_row_inconsistent():
+    """CharGen W2 to mu_T vs n: the bound allows a slope up to about 0 over n = 100..1600; a
+    budget shrinking like 1/n makes W2 grow with n (inconsistent), the fixed budget does not."""
+    kw = dict(steps=200, K=16, width=32, depth=2, n_eval=1000, n_decomp=50, T=0.99)
+    out = {}
+    for control in ("none", "shrinking_budget"):
+        df = pd.concat([experiments.run("chargen_n", dict(kw, n=n, seed=s, control=control))
+                        for n in (100, 200, 400, 800, 1600) for s in (0, 1)])
+        tab = claims.verdicts({"chargen_n": df}, n_boot=300)
+        row = tab[(tab["quantity"] == "w2_T")].iloc[0]
+        assert row["control"] == "shrinking_budget"
+        out[control] = row
+    assert out["none"]["verdict"] != "inconsistent", out["none"]["note"]
+    assert out["shrinking_budget"]["verdict"] == "inconsistent", out["shrinking_budget"]["note"]

@@ -17,14 +17,13 @@ measures
   term by term (``err_velocity``, ``err_euler``, ``err_fitting``, ``err_horizon``, ``err_sum``,
   ``horizon_bound``), the RMS ``semigroup_defect`` and ``off_manifold_rate``.
 
-Candidate negative control (``control="shrinking_budget"``): the training budget shrinks like
-``1/n`` above ``n = 100`` (``steps * 100 / n`` velocity and fitting steps, at least 1), a rate
+Negative control (``control="shrinking_budget"``): the training budget shrinks like ``1/n``
+above ``n = 100`` (``steps * 100 / n`` velocity and fitting steps, at least 1), a rate
 experiment whose larger samples are trained less. The bound ``W2 <~ n^{-1/(d+3)} log n`` has
 its own slope near ``-0.1`` over ``n`` in the hundreds to thousands (``-1/(d+3) + 1/log n``),
-so only a W2 that *grows* with ``n`` can fail it. Measured (circle, ``steps=300``, ``K=16``,
-``n = 100..1600``, two seeds): the control raises W2 only from 0.50 to 0.58 (slope about
-+0.05) and every point lies within the factor-3 floor exclusion of the slope fit, so it was
-not shown failing the rows, which stay diagnostics (:data:`magt_theory.claims.SLOPE_CLAIMS`).
+so only a W2 that *grows* with ``n`` can fail it; under the control ``w2_T`` grows (circle,
+``steps=200``, ``n = 100..1600``: slope about +0.08) and its row of
+:data:`magt_theory.claims.SLOPE_CLAIMS` turns ``inconsistent``.
 """
 
 from __future__ import annotations
