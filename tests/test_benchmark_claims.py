@@ -52,6 +52,7 @@ def _bench_frame(w2, seeds=5, spread=0.01, sec=None):
 
 @pytest.mark.parametrize("w2,expected", [
     ({"magt": 0.1, "ddim1000": 0.3, "fm20": 0.2}, "consistent"),
+    ({"magt": 0.1, "magt_ddim": 0.05, "fm20": 0.2}, "consistent"),  # its own variant is no rival
     ({"magt": 0.2, "ddim1000": 0.205, "fm20": 0.3}, "inconclusive"),
     ({"magt": 0.3, "ddim1000": 0.1, "fm20": 0.31}, "inconsistent"),
 ])
