@@ -435,7 +435,7 @@ def _w1w2_rule_rows(df: pd.DataFrame, step_tol: float = 0.05) -> list[dict]:
             ok = int(np.sum(rel <= step_tol))
             out.append(_row(
                 experiment="w1w2_checks", manifold=manifold, quantity="step_rel_h",
-                swept="h", source=src + "; THEORY.md §7 step-size invariance",
+                swept="h", source=src + "; step-size invariance",
                 claim="invariance", verdict="consistent" if ok == rel.size else "inconsistent",
                 tight=False,
                 note=f"|x^(h) - x^(h/4)| / |x_T - x_0| <= {step_tol:g} at {ok}/{rel.size} runs "

@@ -7,7 +7,7 @@ measures
 - ``w2``: exact W2 between ``n_eval`` one-step samples ``g(0, T, z)`` and fresh clean samples of
   the manifold law, with ``w2_noise_floor`` (two clean samples) and ``w2_empirical`` (the ``n``
   training points themselves: the memorising reference; CharGen's rate
-  ``W2 <~ n^{-1/(d+3)} log n`` is slower than the empirical measure's, THEORY.md §6);
+  ``W2 <~ n^{-1/(d+3)} log n`` is slower than the empirical measure's [CharGen]);
 - ``w2_floor``: ``w2_noise_floor`` plus the measured horizon term: with a fixed horizon ``T``
   the W2 to ``mu_1`` cannot go below the horizon bias, so n-values near this floor say
   nothing about the rate in ``n``;

@@ -1,4 +1,4 @@
-"""W1⊕W2 proximal flow and its ablations: the testable consequences of THEORY.md §7 [W1W2].
+"""W1⊕W2 proximal flow and its ablations: the testable consequences of its optimality [W1W2].
 
 One job trains :class:`magt_theory.models.proximal_flow.ProximalFlow` (``variant`` "w1w2",
 "w1" or "w2") on ``n`` samples of a known manifold embedded in ``R^D`` and records, besides
@@ -6,8 +6,9 @@ One job trains :class:`magt_theory.models.proximal_flow.ProximalFlow` (``variant
 
 - the optimality consequences: ``kinetic_energy`` vs ``kinetic_bound`` = ``T L^2/(2 lambda^2)``,
   ``max_speed`` vs ``speed_bound`` = ``L/lambda``, ``straightness``, ``hj_residual_rms``,
-  ``hj_residual_centred_rms``, ``hj_residual_rel``, ``acceleration_rel``,
-  ``terminal_residual_rel``;
+  ``hj_residual_centred_rms``, ``hj_residual_rel`` (pointwise), ``hj_residual_step_rel``
+  (integrated over each Euler step: exactly 0 at the optimum for every step size),
+  ``acceleration_rel``, ``terminal_residual_rel``;
 - step-size invariance: ``step_rms_h``, ``step_rms_h2`` (RMS distance of samples drawn with
   ``h`` and ``h/2`` to those with ``h/4``, same noise) and ``step_rel_h`` (relative to the RMS
   displacement);

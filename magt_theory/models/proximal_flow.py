@@ -1,6 +1,6 @@
 """W1⊕W2 proximal generative flow and its W1-only / W2-only ablations [W1W2].
 
-THEORY.md §7. The generator moves particles ``x(0) = z ~ N(0, I_D)`` with a potential velocity
+The generator moves particles ``x(0) = z ~ N(0, I_D)`` with a potential velocity
 ``v = -grad U / lambda`` for a time ``T`` (forward Euler, ``K`` steps of size ``h = T/K``) and is
 trained on
 
@@ -33,7 +33,8 @@ trajectories are straight, ``x(t) = x(T) + (T - t)/lambda grad phi*(x(T))``, wit
 Diagnostics (:meth:`ProximalFlow.diagnostics`): kinetic energy and its bound, maximal speed vs
 ``L/lambda``, straightness ``|x_K - x_0| / sum_k |x_{k+1} - x_k|``, the HJ residual
 ``-d_t U + |grad U|^2/(2 lambda)`` (:func:`hj_residual`; exact solutions include
-``U = lambda |x|^2 / (2 (C - t))``), the terminal residual ``|grad phi - grad U(., T)|`` and
+``U = lambda |x|^2 / (2 (C - t))``) and its integral over each Euler step
+(:func:`hj_residual_discrete`: no ``d_t U`` needed, exactly 0 at the optimum for every step), the terminal residual ``|grad phi - grad U(., T)|`` and
 step-size invariance (:func:`step_size_invariance`: Euler with ``h``, ``h/2``, ``h/4``).
 
 The potential network is ``U(x, t) = lambda N_theta([x, t])``, so ``v = -grad_x N_theta``
@@ -108,7 +109,7 @@ def euler_flow(velocity, z: torch.Tensor, T: float, n_steps: int,
 
 
 def hj_residual(potential, x, t: float, lam: float) -> np.ndarray:
-    """Hamilton–Jacobi residual of the W1⊕W2 optimality system (THEORY.md §7).
+    """Hamilton–Jacobi residual of the W1⊕W2 optimality system [W1W2].
 
     .. math:: r(x, t) = -\\partial_t U(x, t) + \\frac{|\\nabla_x U(x, t)|^2}{2 \\lambda}
 
