@@ -97,7 +97,10 @@ def test_sigma_min_above_sqrt_t_max_is_rejected():
         workflow.load_config(cfg, SCHEMA)
 
 
-@pytest.mark.parametrize("mutate, key, word", [SEMANTIC_BAD[0], SEMANTIC_BAD[2]])
+@pytest.mark.parametrize(
+    "mutate, key, word",
+    [pytest.param(*SEMANTIC_BAD[0], marks=pytest.mark.slow), SEMANTIC_BAD[2]],
+)
 def test_dry_run_of_bad_config_fails_naming_the_key(mutate, key, word, tmp_path):
     """``snakemake -n`` stops before any job, with the key path in its output."""
     for part in ("Snakefile", "workflows"):
