@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .. import manifolds, smoothing
-from ..anchors import snis
+from ..anchors import snis, snis_per_query
 from ..models.proposals import make_proposal
 from ._common import resolve, rows
 
@@ -77,16 +77,15 @@ def run(params: dict):
         for _ in range(p["repeats"]):
             anchors = proposal.draw(M.generator, y_t, int(K), M.generator_latent_dim, alpha,
                                     sigma, "normal", gen)
-            u = anchors.u[0].numpy()
-            logw = None if anchors.log_weights is None else anchors.log_weights[0].numpy()
+            # shared anchors (MC, QMC): u is (1, K, d); per-query ones (MAP): (B, K, d)
+            u = anchors.u.numpy()
+            logw = None if anchors.log_weights is None else anchors.log_weights.numpy()
             if ctrl == "fixed_anchors":
-                u = u[:_FIXED_ANCHORS]
+                u = u[:, :_FIXED_ANCHORS]
                 logw = None if logw is None else logw[..., :_FIXED_ANCHORS]
-            res = snis(y, M.generator(u), alpha=alpha, sigma=sigma, log_weights=logw)
+            res = _snis(M, y, u, logw, alpha, sigma)
             if ctrl == "frozen_sigma":
-                frozen = snis(y, M.generator(u), alpha=alpha, sigma=_FROZEN_SIGMA,
-                              log_weights=logw)
-                res = res._replace(ess=frozen.ess)
+                res = res._replace(ess=_snis(M, y, u, logw, alpha, _FROZEN_SIGMA).ess)
             err += np.sum((res.score - exact) ** 2, axis=1) / p["repeats"]
             ess += res.ess / p["repeats"]
         mse, se = err.mean(), err.std(ddof=1) / np.sqrt(err.size)
@@ -97,3 +96,13 @@ def run(params: dict):
             {"K": int(K), "quantity": "ess_over_K", "value": ess.mean() / K},
         ]
     return rows(base, out)
+
+
+def _snis(M, y, u, logw, alpha, sigma):
+    """SNIS score of ``y`` from anchors ``u`` (1, K, d) shared, or (B, K, d) per query."""
+    if u.shape[0] == 1:
+        return snis(y, M.generator(u[0]), alpha=alpha, sigma=sigma,
+                    log_weights=None if logw is None else logw.reshape(-1))
+    B, K, d = u.shape
+    centers = M.generator(u.reshape(B * K, d)).reshape(B, K, -1)
+    return snis_per_query(y, centers, alpha=alpha, sigma=sigma, log_weights=logw)
