@@ -19,6 +19,7 @@ from scipy.stats import linregress
 import magt_theory as mt
 from magt_theory.models import diffusion as df
 from magt_theory.models import flow_matching as fm
+from magt_theory.models.integrators import SOLVERS
 
 SEED = 20240611
 torch.set_num_threads(1)
@@ -103,8 +104,9 @@ def test_ddim_and_dpm_solver_converge_to_exact_gaussian_flow_with_their_orders()
             err[order].append(_rms(out.samples, exact))
     s1 = linregress(np.log(steps), np.log(err[1])).slope
     s2 = linregress(np.log(steps), np.log(err[2])).slope
-    assert -1.15 < s1 < -0.85, (s1, err[1])
-    assert -2.3 < s2 < -1.7, (s2, err[2])
+    # orders declared by the solvers (all solvers: tests/test_integrators.py)
+    assert abs(s1 + SOLVERS["dpm_solver_pp1"].order) < 0.15, (s1, err[1])
+    assert abs(s2 + SOLVERS["dpm_solver_pp2m"].order) < 0.3, (s2, err[2])
     # DDIM is first-order DPM-Solver++: same map
     ddim = df.ddim_sample(den, x0, df.time_grid(16, t0, t1), denoise_final=False).samples
     np.testing.assert_allclose(ddim, df.dpm_solver_pp_sample(den, x0, df.time_grid(16, t0, t1),

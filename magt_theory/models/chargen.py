@@ -70,6 +70,7 @@ from torch import nn
 
 from .. import _xp
 from .._validation import as_points, check_in_open_interval, check_int, check_positive
+from . import integrators
 from .mlp import ACTIVATIONS, MLP, resolve_dtype
 
 log = logging.getLogger(__name__)
@@ -175,13 +176,6 @@ def _time_grid(T: float, n_steps: int) -> np.ndarray:
     return np.linspace(0.0, T, n_steps + 1)
 
 
-def _finite(x, where):
-    ok = bool(torch.isfinite(x).all()) if _xp.is_torch(x) else bool(np.all(np.isfinite(x)))
-    if not ok:
-        raise FloatingPointError(f"{where}: non-finite state")
-    return x
-
-
 def euler_rollout(velocity, z, T: float, n_steps: int, return_trajectory: bool = False):
     """Forward Euler on ``[0, T]`` with ``K = n_steps`` uniform steps ``h = T/K``.
 
@@ -204,13 +198,8 @@ def euler_rollout(velocity, z, T: float, n_steps: int, return_trajectory: bool =
     grid = _time_grid(T, n_steps)
     if not callable(velocity):
         raise TypeError(f"velocity must be callable as v(x, s); got {type(velocity).__name__}")
-    x = z
-    traj = [x] if return_trajectory else None
-    h = float(grid[1] - grid[0])
-    for k in range(n_steps):
-        x = _finite(x + h * velocity(x, float(grid[k])), f"Euler step {k}")
-        if traj is not None:
-            traj.append(x)
+    x, _, traj, _ = integrators.integrate(velocity, z, grid, "euler",
+                                          return_trajectory=return_trajectory, where="Euler step")
     if not return_trajectory:
         return x
     stack = torch.stack(traj) if _xp.is_torch(x) else np.stack(traj)
@@ -222,14 +211,8 @@ def midpoint_rollout(velocity, z, T: float, n_steps: int):
 
     .. math:: x_{k+1} = x_k + h\\, v\\big(x_k + \\tfrac h2 v(x_k, s_k),\\ s_k + \\tfrac h2\\big)
     """
-    grid = _time_grid(T, n_steps)
-    x = z
-    h = float(grid[1] - grid[0])
-    for k in range(n_steps):
-        s = float(grid[k])
-        x = _finite(x + h * velocity(x + 0.5 * h * velocity(x, s), s + 0.5 * h),
-                    f"midpoint step {k}")
-    return x
+    return integrators.integrate(velocity, z, _time_grid(T, n_steps), "midpoint",
+                                 where="midpoint step")[0]
 
 
 # ------------------------------------------------------------------------------ networks
@@ -556,7 +539,7 @@ class CharGen:
             as_points(z, "z", self.ambient_dim_), dtype=self.map_.dtype)
         with torch.no_grad():
             out = self.map_(float(t), s, zt.to(self.map_.dtype))
-        _finite(out, "CharGen map")
+        integrators.check_finite_state(out, "CharGen map", "non-finite state")
         return out.double().numpy()
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:

@@ -19,7 +19,8 @@ follows by Tweedie, ``s(x, t) = (alpha_t D(x, t) - x) / sigma_t^2``, and the noi
   ``t`` (:func:`train_score_network`).
 
 Samplers (``grid`` is a strictly decreasing array ``t_0 > t_1 > ... > t_N`` in (0, 1), see
-:func:`time_grid`; one denoiser call per step, counted in ``nfe``):
+:func:`time_grid`; one denoiser call per step, counted in ``nfe``; the steps are the denoiser
+solvers of :mod:`magt_theory.models.integrators`, which declare their orders):
 
 * :func:`ddim_sample` -- deterministic DDIM / first-order exponential integrator of the
   probability-flow ODE:
@@ -57,6 +58,7 @@ import torch
 from torch import nn
 
 from .. import _xp, smoothing
+from . import integrators
 from ._step import optimizer_step
 from .._validation import as_points, as_rng, check_int, check_positive
 
@@ -90,9 +92,7 @@ def vp_alpha_sigma(t) -> tuple[float, float]:
     return smoothing.vp(float(t), allow_zero=True)
 
 
-def _lam(t: float) -> float:
-    """Half log-SNR ``lambda_t = log(alpha_t / sigma_t)``."""
-    return 0.5 * math.log((1.0 - t) / t)
+_lam = integrators.half_log_snr
 
 
 def time_grid(n_steps: int, t_max: float = 0.9999, t_min: float = 1e-4, spacing: str = "logsnr"):
@@ -168,11 +168,7 @@ def _check_denoiser(denoiser):
     return denoiser
 
 
-def _finite(x, where: str):
-    ok = bool(torch.isfinite(x).all()) if _xp.is_torch(x) else bool(np.all(np.isfinite(x)))
-    if not ok:
-        raise FloatingPointError(f"{where}: non-finite values in the sampler state")
-    return x
+_finite = integrators.check_finite_state
 
 
 @dataclass
@@ -470,34 +466,20 @@ def _resolve(denoiser):
     return _check_denoiser(denoiser)
 
 
-def _noise(rng, shape, like):
-    z = rng.standard_normal(shape)
-    if _xp.is_torch(like):
-        return torch.as_tensor(z, dtype=like.dtype, device=like.device)
-    return z
-
-
-def _run(step_fn, denoiser, x_init, grid, denoise_final, return_trajectory):
+def _run(method, denoiser, x_init, grid, denoise_final, return_trajectory, rng=None):
     denoiser = _resolve(denoiser)
     x = _check_init(x_init)
     g = _check_grid(grid)
-    traj = [x] if return_trajectory else None
+    x, nfe, traj, seconds = integrators.integrate(
+        denoiser, x, g, method, rng=rng, return_trajectory=return_trajectory)
     t0 = time.perf_counter()
-    nfe = 0
-    state = {}
-    for i in range(g.size - 1):
-        x0 = denoiser(x, float(g[i]))
-        nfe += 1
-        x = _finite(step_fn(x, x0, float(g[i]), float(g[i + 1]), i, state), f"step {i}")
-        if traj is not None:
-            traj.append(x)
     if denoise_final:
         x = _finite(denoiser(x, float(g[-1])), "final denoising")
         nfe += 1
         g = np.append(g, 0.0)
         if traj is not None:
             traj.append(x)
-    return SamplerOutput(x, nfe, g, traj, time.perf_counter() - t0)
+    return SamplerOutput(x, nfe, g, traj, seconds + time.perf_counter() - t0)
 
 
 def ddim_sample(denoiser, x_init, grid, *, denoise_final: bool = True,
@@ -528,13 +510,7 @@ def ddim_sample(denoiser, x_init, grid, *, denoise_final: bool = True,
         Keep every state.
     """
 
-    def step(x, x0, t, tn, i, state):
-        a, s = vp_alpha_sigma(t)
-        an, sn = vp_alpha_sigma(tn)
-        c1 = sn / s
-        return c1 * x + (an - c1 * a) * x0
-
-    return _run(step, denoiser, x_init, grid, denoise_final, return_trajectory)
+    return _run("ddim", denoiser, x_init, grid, denoise_final, return_trajectory)
 
 
 def ddpm_sample(denoiser, x_init, grid, *, seed=0, denoise_final: bool = True,
@@ -555,18 +531,8 @@ def ddpm_sample(denoiser, x_init, grid, *, seed=0, denoise_final: bool = True,
     output is a deterministic function of ``(x_init, seed)`` (used to rerun the same noise with a
     perturbed score). Arguments as :func:`ddim_sample`.
     """
-    rng = as_rng(seed)
-
-    def step(x, x0, t, tn, i, state):
-        a, s = vp_alpha_sigma(t)
-        an, sn = vp_alpha_sigma(tn)
-        a_ratio = a / an
-        s_cond2 = (t - tn) / (1.0 - tn)
-        mean = (a_ratio * sn**2 / s**2) * x + (an * s_cond2 / s**2) * x0
-        std = math.sqrt(s_cond2) * sn / s
-        return mean + std * _noise(rng, tuple(x.shape), x)
-
-    return _run(step, denoiser, x_init, grid, denoise_final, return_trajectory)
+    return _run("ddpm", denoiser, x_init, grid, denoise_final, return_trajectory,
+                rng=as_rng(seed))
 
 
 def dpm_solver_pp_sample(denoiser, x_init, grid, *, order: int = 2, denoise_final: bool = True,
@@ -585,19 +551,8 @@ def dpm_solver_pp_sample(denoiser, x_init, grid, *, order: int = 2, denoise_fina
     Arguments as :func:`ddim_sample`.
     """
     order = check_int(order, "order", low=1, high=2)
-
-    def step(x, x0, t, tn, i, state):
-        a, s = vp_alpha_sigma(t)
-        an, sn = vp_alpha_sigma(tn)
-        h = _lam(tn) - _lam(t)
-        d = x0
-        if order == 2 and "prev" in state:
-            r = state["h_prev"] / h
-            d = (1.0 + 0.5 / r) * x0 - (0.5 / r) * state["prev"]
-        state["prev"], state["h_prev"] = x0, h
-        return (sn / s) * x - an * math.expm1(-h) * d
-
-    return _run(step, denoiser, x_init, grid, denoise_final, return_trajectory)
+    method = "dpm_solver_pp2m" if order == 2 else "dpm_solver_pp1"
+    return _run(method, denoiser, x_init, grid, denoise_final, return_trajectory)
 
 
 SAMPLERS = {

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 
 import numpy as np
 import torch
@@ -35,7 +34,8 @@ from torch import nn
 from .. import _xp
 from ._step import optimizer_step
 from .._validation import as_points, check_int, check_positive
-from .diffusion import SamplerOutput, _check_init, _finite, prior_noise
+from . import integrators
+from .diffusion import SamplerOutput, _check_init, prior_noise
 
 log = logging.getLogger(__name__)
 
@@ -241,29 +241,15 @@ def integrate(velocity, x_init, grid, *, method: str = "midpoint",
         velocity = OracleVelocity(velocity)
     elif not callable(velocity):
         raise TypeError(f"velocity must be callable as v(x, s); got {type(velocity).__name__}")
-    if method not in ("euler", "midpoint"):
-        raise ValueError(f"method must be 'euler' or 'midpoint'; got {method!r}")
+    integrators.get_solver(method, "velocity")  # "euler" (order 1) or "midpoint" (order 2)
     g = np.asarray(grid, dtype=np.float64)
     if g.ndim != 1 or g.size < 2 or not np.all(np.isfinite(g)) or g[0] < 0 or g[-1] > 1 \
             or np.any(np.diff(g) <= 0):
         raise ValueError("grid must be a strictly increasing 1-d array in [0, 1] with >= 2 entries")
     x = _check_init(x_init)
-    traj = [x] if return_trajectory else None
-    nfe = 0
-    t0 = time.perf_counter()
-    for i in range(g.size - 1):
-        s, h = float(g[i]), float(g[i + 1] - g[i])
-        k1 = velocity(x, s)
-        nfe += 1
-        if method == "euler":
-            x = x + h * k1
-        else:
-            x = x + h * velocity(x + 0.5 * h * k1, s + 0.5 * h)
-            nfe += 1
-        _finite(x, f"flow-matching step {i}")
-        if traj is not None:
-            traj.append(x)
-    return SamplerOutput(x, nfe, g, traj, time.perf_counter() - t0)
+    x, nfe, traj, seconds = integrators.integrate(
+        velocity, x, g, method, return_trajectory=return_trajectory, where="flow-matching step")
+    return SamplerOutput(x, nfe, g, traj, seconds)
 
 
 def sample(velocity, n: int, dim: int, *, n_steps: int = 20, method: str = "midpoint",
