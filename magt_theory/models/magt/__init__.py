@@ -42,7 +42,8 @@ The implementation is split into private modules, all re-exported here:
 * ``_densities`` -- :func:`snis_mean`, :func:`snis_score` (through
   :func:`magt_theory.anchors.snis`), :func:`area_log_density`, :func:`smoothed_log_density`;
 * ``_estimator`` -- the :class:`MAGT` estimator (fit, sample, score, densities);
-* ``_persistence`` -- the versioned model file (:data:`FORMAT_NAME`, :data:`FORMAT_VERSION`,
+* persistence -- the versioned model file shared by every generator
+  (:mod:`magt_theory.models._persistence`: :data:`FORMAT_NAME`, :data:`FORMAT_VERSION`,
   :func:`state_checksum`);
 * ``_select`` -- :func:`select_t`.
 """
@@ -53,7 +54,7 @@ from ._config import LR_SCHEDULES, MAGTConfig
 from ._densities import area_log_density, smoothed_log_density, snis_mean, snis_score
 from ._estimator import MAGT
 from ._loss import Generator, magt_loss_and_grad
-from ._persistence import FORMAT_NAME, FORMAT_VERSION, state_checksum
+from .._persistence import FORMAT_NAME, FORMAT_VERSION, state_checksum
 from ._select import select_t
 
 __all__ = [

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import logging
-import math
 from dataclasses import dataclass
 
 import torch
 
 from ... import smoothing
-from ..._validation import check_in_open_interval, check_int, check_positive
-from ..mlp import ACTIVATIONS, resolve_dtype
+from .._protocol import (
+    ModelConfig,
+    activation_field,
+    betas_field,
+    checked,
+    choice,
+    dtype_field,
+    integer,
+    nonneg,
+    open_interval,
+    positive,
+)
 from ..proposals import PROPOSALS, MAPProposal, Proposal, check_base, make_proposal
 
 logger = logging.getLogger("magt_theory.models.magt")
@@ -19,19 +28,23 @@ logger = logging.getLogger("magt_theory.models.magt")
 LR_SCHEDULES = ("cosine", "constant")
 
 
-# ---------------------------------------------------------------------------------- config
-def _check_nonneg(value, name: str) -> float:
+def _check_device(value, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string such as 'cpu' or 'cuda'; got {value!r}")
     try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number >= 0; got {value!r}") from exc
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    return v
+        torch.device(value)
+    except RuntimeError as exc:
+        raise ValueError(f"{name} must be a valid torch device string; got {value!r}") from exc
+    return value
+
+
+def _check_base(value, name: str) -> str:
+    check_base(value)
+    return value
 
 
 @dataclass(frozen=True)
-class MAGTConfig:
+class MAGTConfig(ModelConfig):
     """Hyper-parameters of one MAGT training run (validated on construction).
 
     Parameters
@@ -73,82 +86,37 @@ class MAGTConfig:
         MAP/Laplace proposal parameters (:class:`~magt_theory.models.proposals.MAPProposal`).
     """
 
-    t: float = 0.1
-    latent_dim: int = 1
-    width: int = 512
-    depth: int = 5
-    activation: str = "relu"
-    base: str = "normal"
-    n_anchors: int = 1024
-    proposal: str = "mc"
-    batch_size: int = 256
-    steps: int = 2000
-    lr: float = 1e-3
-    lr_schedule: str = "cosine"
-    lr_min: float = 0.0
-    betas: tuple = (0.9, 0.999)
-    weight_decay: float = 0.0
-    grad_clip: float | None = None
-    chunk_size: int = 256
-    jitter: float = 0.0
-    seed: int = 0
-    dtype: str = "float32"
-    device: str = "cpu"
+    t: float = open_interval(0.1, 0.0, 1.0)
+    latent_dim: int = integer(1)
+    width: int = integer(512)
+    depth: int = integer(5, low=0)
+    activation: str = activation_field("relu")
+    base: str = checked("normal", _check_base)
+    n_anchors: int = integer(1024)
+    proposal: str = choice("mc", PROPOSALS)
+    batch_size: int = integer(256)
+    steps: int = integer(2000, low=0)
+    lr: float = positive(1e-3)
+    lr_schedule: str = choice("cosine", LR_SCHEDULES)
+    lr_min: float = nonneg(0.0)
+    betas: tuple = betas_field((0.9, 0.999))
+    weight_decay: float = nonneg(0.0)
+    grad_clip: float | None = positive(None, optional=True)
+    chunk_size: int = integer(256)
+    jitter: float = nonneg(0.0)
+    seed: int = integer(0, low=0)
+    dtype: str = dtype_field("float32")
+    device: str = checked("cpu", _check_device)
     map_zeta: float = 0.5
     map_tau: float = 0.1
     map_steps: int = 5
     map_init: int = 64
     map_mix: float = 0.0
 
-    def __post_init__(self):
-        def put(name, value):
-            object.__setattr__(self, name, value)
-
-        put("t", check_in_open_interval(self.t, "t", 0.0, 1.0))
-        put("latent_dim", check_int(self.latent_dim, "latent_dim", low=1))
-        put("width", check_int(self.width, "width", low=1))
-        put("depth", check_int(self.depth, "depth", low=0))
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}"
-            )
-        check_base(self.base)
-        put("n_anchors", check_int(self.n_anchors, "n_anchors", low=1))
-        if self.proposal not in PROPOSALS:
-            raise ValueError(f"proposal must be one of {sorted(PROPOSALS)}; got {self.proposal!r}")
-        put("batch_size", check_int(self.batch_size, "batch_size", low=1))
-        put("steps", check_int(self.steps, "steps", low=0))
-        put("lr", check_positive(self.lr, "lr"))
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}; got {self.lr_schedule!r}")
-        lr_min = _check_nonneg(self.lr_min, "lr_min")
-        if lr_min > self.lr:
-            raise ValueError(f"lr_min must be in [0, lr={self.lr}]; got {lr_min}")
-        put("lr_min", lr_min)
-        try:
-            b1, b2 = (float(b) for b in self.betas)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"betas must be a pair of numbers in [0, 1); got {self.betas!r}"
-            ) from exc
-        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-            raise ValueError(f"betas must be a pair of numbers in [0, 1); got {self.betas!r}")
-        put("betas", (b1, b2))
-        put("weight_decay", _check_nonneg(self.weight_decay, "weight_decay"))
-        if self.grad_clip is not None:
-            put("grad_clip", check_positive(self.grad_clip, "grad_clip"))
-        put("chunk_size", check_int(self.chunk_size, "chunk_size", low=1))
-        put("jitter", _check_nonneg(self.jitter, "jitter"))
-        put("seed", check_int(self.seed, "seed", low=0))
-        resolve_dtype(self.dtype)
-        if not isinstance(self.device, str):
-            raise TypeError(f"device must be a string such as 'cpu' or 'cuda'; got {self.device!r}")
-        try:
-            torch.device(self.device)
-        except RuntimeError as exc:
-            raise ValueError(
-                f"device must be a valid torch device string; got {self.device!r}"
-            ) from exc
+    def _validate(self):
+        if self.lr_min > self.lr:
+            raise ValueError(f"lr_min must be in [0, lr={self.lr}]; got {self.lr_min}")
+        put = functools.partial(object.__setattr__, self)
         # validate the map_* parameters whatever the proposal (a config is checked as a whole)
         mp = MAPProposal(
             zeta=self.map_zeta,
@@ -181,25 +149,3 @@ class MAGTConfig:
             n_init=self.map_init,
             mix=self.map_mix,
         )
-
-    def replace(self, **changes) -> MAGTConfig:
-        """A copy with ``changes`` applied (validated)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["betas"] = list(d["betas"])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> MAGTConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(
-                f"unknown MAGTConfig keys {sorted(unknown)}; accepted: {sorted(names)}"
-            )
-        d = dict(d)
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
-        return cls(**d)

@@ -19,7 +19,8 @@ from ..proposals import sample_base
 from ._config import MAGTConfig
 from ._densities import area_log_density, smoothed_log_density, snis_score
 from ._loss import _forward_chunks, magt_loss_and_grad
-from ._persistence import load_model, save_model
+from .._persistence import FORMAT_VERSION
+from .._protocol import GenerativeModel
 
 logger = logging.getLogger("magt_theory.models.magt")
 
@@ -30,7 +31,7 @@ def _progress_enabled(progress) -> bool:
     return bool(progress)
 
 
-class MAGT:
+class MAGT(GenerativeModel):
     """A one-step MAGT generator trained at one VP level ``t`` [MAGT].
 
     Scikit-learn style: the constructor stores the configuration, :meth:`fit` validates the data
@@ -52,14 +53,9 @@ class MAGT:
     (5, 2)
     """
 
-    def __init__(self, config: MAGTConfig | None = None, **overrides):
-        if config is None:
-            config = MAGTConfig(**overrides)
-        elif not isinstance(config, MAGTConfig):
-            raise TypeError(f"config must be a MAGTConfig; got {type(config).__name__}")
-        elif overrides:
-            config = config.replace(**overrides)
-        self.config = config
+    config_class = MAGTConfig
+    _networks = ("generator_",)
+    _readable_versions = (1, FORMAT_VERSION)
 
     # --------------------------------------------------------------- properties
     @property
@@ -78,18 +74,17 @@ class MAGT:
     def device(self) -> torch.device:
         return torch.device(self.config.device)
 
-    def _check_fitted(self):
-        if not hasattr(self, "generator_"):
-            raise RuntimeError(
-                "this MAGT model is not fitted yet; call fit(data) or MAGT.load(path)"
-            )
+    @property
+    def nfe(self) -> int:
+        """One generator forward pass per sample."""
+        return 1
 
     def _seeds(self):
         ss = np.random.SeedSequence(self.config.seed)
         init_seed, train_seed = (int(s) for s in ss.generate_state(2))
         return init_seed, train_seed
 
-    def _build(self, ambient_dim: int):
+    def _build(self, ambient_dim: int, extra: dict | None = None):
         cfg = self.config
         init_seed, _ = self._seeds()
         with torch.random.fork_rng(devices=[]):
@@ -304,29 +299,10 @@ class MAGT:
         return self._snis_call(smoothed_log_density, y, t, n_anchors, None, seed)
 
     # --------------------------------------------------------------- persistence
-    def save(self, path) -> None:
-        """Write the model, its config and its training history to ``path`` atomically.
+    # save / load: GenerativeModel's versioned, checksummed file (format FORMAT_NAME; MAGT
+    # files store the generator's state dict unprefixed and version 1 files still load).
+    def _state_dict(self) -> dict:
+        return {k: v.detach().cpu() for k, v in self.generator_.state_dict().items()}
 
-        The file is a ``torch.save`` dict with ``format`` = ``FORMAT_NAME``, ``version`` =
-        ``FORMAT_VERSION`` and ``checksum`` = ``state_checksum`` of the weights (names of
-        :mod:`magt_theory.models.magt`; checked by :meth:`load`, so a flipped bit is an error,
-        not a silently different model); it is written to a temporary file in the same
-        directory and renamed with ``os.replace``, so a killed run never leaves a half-written
-        file.
-        """
-        save_model(self, path)
-
-    @classmethod
-    def load(cls, path, device: str | None = None) -> MAGT:
-        """Read a model written by :meth:`save`.
-
-        Raises
-        ------
-        FileNotFoundError
-            If ``path`` does not exist.
-        ValueError
-            If the file is not a readable torch file, not a MAGT model, another format
-            version than ``FORMAT_VERSION`` (or 1), or its weights do not match the stored
-            checksum (a damaged file).
-        """
-        return load_model(cls, path, device)
+    def _load_state_dict(self, state: dict) -> None:
+        self.generator_.load_state_dict(state)
