@@ -58,20 +58,32 @@ is the velocity of ``mu``).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from .. import _xp
 from .._validation import as_points, check_in_open_interval, check_int, check_positive
 from . import integrators
-from .mlp import ACTIVATIONS, MLP, resolve_dtype
+from ._protocol import (
+    GenerativeModel,
+    ModelConfig,
+    activation_field,
+    dtype_field,
+    integer,
+    nonneg,
+    open_interval,
+    positive,
+    unit,
+)
+from ._step import optimizer_step
+from .mlp import MLP, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -300,18 +312,8 @@ class CharacteristicMap(nn.Module):
         return x + (s - t)[..., None] * self.net(torch.cat([x, t[..., None], s[..., None]], -1))
 
 
-def _check_nonneg(value, name):
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number >= 0; got {value!r}") from exc
-    if not (math.isfinite(v) and v >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    return v
-
-
 @dataclass(frozen=True)
-class CharGenConfig:
+class CharGenConfig(ModelConfig):
     """Hyper-parameters of :class:`CharGen` (validated on construction).
 
     Parameters
@@ -340,46 +342,20 @@ class CharGenConfig:
     dtype : {"float32", "float64"}
     """
 
-    T: float = 0.99
-    n_steps: int = 256
-    n_traj: int | None = None
-    width: int = 128
-    depth: int = 3
-    activation: str = "relu"
-    velocity_steps: int = 2000
-    fit_steps: int = 2000
-    batch_size: int = 512
-    lr: float = 2e-3
-    semigroup: float = 0.0
-    p_endpoint: float = 0.25
-    seed: int = 0
-    dtype: str = "float32"
-
-    def __post_init__(self):
-        put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        put("T", check_in_open_interval(self.T, "T", 0.0, 1.0))
-        put("n_steps", check_int(self.n_steps, "n_steps", low=1))
-        if self.n_traj is not None:
-            put("n_traj", check_int(self.n_traj, "n_traj", low=1))
-        put("width", check_int(self.width, "width", low=1))
-        put("depth", check_int(self.depth, "depth", low=0))
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}")
-        put("velocity_steps", check_int(self.velocity_steps, "velocity_steps", low=1))
-        put("fit_steps", check_int(self.fit_steps, "fit_steps", low=1))
-        put("batch_size", check_int(self.batch_size, "batch_size", low=1))
-        put("lr", check_positive(self.lr, "lr"))
-        put("semigroup", _check_nonneg(self.semigroup, "semigroup"))
-        p = _check_nonneg(self.p_endpoint, "p_endpoint")
-        if p > 1:
-            raise ValueError(f"p_endpoint must lie in [0, 1]; got {self.p_endpoint!r}")
-        put("p_endpoint", p)
-        put("seed", check_int(self.seed, "seed", low=0))
-        resolve_dtype(self.dtype)
-
-    def replace(self, **changes) -> "CharGenConfig":
-        return dataclasses.replace(self, **changes)
+    T: float = open_interval(0.99, 0.0, 1.0)
+    n_steps: int = integer(256)
+    n_traj: int | None = integer(None, optional=True)
+    width: int = integer(128)
+    depth: int = integer(3, low=0)
+    activation: str = activation_field("relu")
+    velocity_steps: int = integer(2000)
+    fit_steps: int = integer(2000)
+    batch_size: int = integer(512)
+    lr: float = positive(2e-3)
+    semigroup: float = nonneg(0.0)
+    p_endpoint: float = unit(0.25)
+    seed: int = integer(0, low=0)
+    dtype: str = dtype_field("float32")
 
 
 def _draw_s(n: int, T: float, gen, dtype) -> torch.Tensor:
@@ -398,7 +374,7 @@ def _adam(params, lr, steps):
     return opt, sched
 
 
-class CharGen:
+class CharGen(GenerativeModel):
     """Characteristic generator [CharGen]: fit with :meth:`fit`, sample with :meth:`sample`.
 
     Attributes (after ``fit``)
@@ -412,10 +388,28 @@ class CharGen:
         Training wall time (velocity + rollout + map fit).
     """
 
-    def __init__(self, config: CharGenConfig | None = None):
-        if config is not None and not isinstance(config, CharGenConfig):
-            raise TypeError(f"config must be a CharGenConfig; got {type(config).__name__}")
-        self.config = config or CharGenConfig()
+    config_class = CharGenConfig
+    _networks = ("mean_net_", "map_")
+
+    @property
+    def nfe(self) -> int:
+        """One map evaluation ``g(0, T, z)`` per sample."""
+        return 1
+
+    def _extra(self) -> dict:
+        return {"sigma_data": float(self.mean_net_.sigma_data)}
+
+    def _build(self, ambient_dim: int, extra: dict) -> None:
+        """The two networks, initialised from ``config.seed`` (``extra["sigma_data"]``)."""
+        cfg = self.config
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            self.mean_net_ = FollmerMeanNetwork(
+                ambient_dim, width=cfg.width, depth=cfg.depth, activation=cfg.activation,
+                sigma_data=extra["sigma_data"], dtype=cfg.dtype)
+            self.map_ = CharacteristicMap(ambient_dim, width=cfg.width, depth=cfg.depth,
+                                          activation=cfg.activation, dtype=cfg.dtype)
+        self.ambient_dim_ = int(ambient_dim)
 
     # ------------------------------------------------------------------ learned velocity
     def velocity(self, x, s):
@@ -426,10 +420,6 @@ class CharGen:
         with torch.no_grad():
             xt = torch.as_tensor(np.asarray(x), dtype=self.mean_net_.dtype)
             return velocity_from_mean(self.mean_net_(xt, float(s)), xt, float(s)).double().numpy()
-
-    def _check_fitted(self):
-        if not hasattr(self, "map_"):
-            raise RuntimeError("CharGen is not fitted; call fit(data) first")
 
     def fit(self, data, progress: bool = False) -> "CharGen":
         """Velocity matching on ``data``, Euler characteristics, map fit (see module docstring).
@@ -444,15 +434,11 @@ class CharGen:
         n, D = x1_all.shape
         t_start = time.perf_counter()
         dt = resolve_dtype(cfg.dtype)
-        with torch.random.fork_rng():
-            torch.manual_seed(cfg.seed)
-            gen = torch.Generator().manual_seed(cfg.seed)
-            sigma_d = max(float(np.sqrt(np.mean(x1_all**2))), 1e-3)
-            net = FollmerMeanNetwork(D, width=cfg.width, depth=cfg.depth,
-                                     activation=cfg.activation, sigma_data=sigma_d,
-                                     dtype=cfg.dtype)
-            gmap = CharacteristicMap(D, width=cfg.width, depth=cfg.depth,
-                                     activation=cfg.activation, dtype=cfg.dtype)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        sigma_d = max(float(np.sqrt(np.mean(x1_all**2))), 1e-3)
+        self._build(D, {"sigma_data": sigma_d})
+        net, gmap = self.mean_net_, self.map_
+        del self.mean_net_, self.map_  # set again below, once trained
         X1 = torch.as_tensor(x1_all, dtype=dt)
         # 1. velocity matching, in the bounded-variance x1-prediction form
         opt, sched = _adam(net.parameters(), cfg.lr, cfg.velocity_steps)
@@ -464,13 +450,7 @@ class CharGen:
             xs = s[:, None] * x1 + torch.sqrt(1 - s * s)[:, None] * z
             c_out = net.coefficients(s)[1][:, None]
             loss = (((net(xs, s) - x1) / c_out) ** 2).sum(1).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError("CharGen velocity matching: non-finite loss")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            self.velocity_losses_.append(float(loss.detach()))
+            optimizer_step(loss, opt, sched, self.velocity_losses_, "CharGen velocity matching")
         net.eval()
         for p in net.parameters():
             p.requires_grad_(False)
@@ -506,19 +486,18 @@ class CharGen:
                 two = gmap(grid[b], grid[c], gmap(grid[a], grid[b], xa))
                 one = gmap(grid[a], grid[c], xa)
                 loss = loss + cfg.semigroup * ((two - one) ** 2).sum(1).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError("CharGen map fit: non-finite loss")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            self.fit_losses_.append(float(loss.detach()))
+            optimizer_step(loss, opt, sched, self.fit_losses_, "CharGen map fit")
         gmap.eval()
         for p in gmap.parameters():
             p.requires_grad_(False)
         self.map_ = gmap
         self.ambient_dim_ = D
         self.seconds_ = time.perf_counter() - t_start
+        self.history_ = pd.DataFrame({
+            "phase": ["velocity"] * len(self.velocity_losses_) + ["map"] * len(self.fit_losses_),
+            "step": list(range(len(self.velocity_losses_))) + list(range(len(self.fit_losses_))),
+            "loss": self.velocity_losses_ + self.fit_losses_,
+        })
         log.info("CharGen fit: n=%d D=%d K=%d T=%g in %.1fs; losses %.4g / %.4g", n, D, K,
                  cfg.T, self.seconds_, self.velocity_losses_[-1], self.fit_losses_[-1])
         return self
@@ -530,6 +509,8 @@ class CharGen:
         n = check_int(n, "n", low=1)
         gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
         return torch.randn((n, self.ambient_dim_), generator=gen, dtype=self.map_.dtype)
+
+    sample_latent = latent
 
     def transport(self, z, t: float = 0.0, s: float | None = None) -> np.ndarray:
         """``g(t, s, z)`` (default ``g(0, T, z)``) for numpy or torch ``z``; numpy float64 out."""

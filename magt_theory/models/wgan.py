@@ -16,16 +16,26 @@ learning rate ``1e-4`` and ``betas = (0.5, 0.999)``. Sampling is one forward pas
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
-from .._validation import as_points, check_int, check_positive
-from .mlp import ACTIVATIONS, MLP, resolve_dtype
+from .._validation import as_points, check_int
+from ._protocol import (
+    GenerativeModel,
+    ModelConfig,
+    activation_field,
+    betas_field,
+    dtype_field,
+    integer,
+    positive,
+)
+from ._step import optimizer_step
+from .mlp import MLP, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +51,7 @@ def gradient_penalty(critic, x_real: torch.Tensor, x_fake: torch.Tensor, gen=Non
 
 
 @dataclass(frozen=True)
-class WGANGPConfig:
+class WGANGPConfig(ModelConfig):
     """Hyper-parameters of :class:`WGANGP` (defaults: the MAGT protocol's baseline).
 
     Parameters
@@ -63,57 +73,44 @@ class WGANGPConfig:
     dtype : {"float32", "float64"}
     """
 
-    latent_dim: int = 1
-    width: int = 512
-    depth: int = 5
-    activation: str = "relu"
-    steps: int = 2000
-    critic_steps: int = 5
-    gp_weight: float = 10.0
-    lr: float = 1e-4
-    betas: tuple = (0.5, 0.999)
-    batch_size: int = 256
-    seed: int = 0
-    dtype: str = "float32"
-
-    def __post_init__(self):
-        put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        for k, low in (("latent_dim", 1), ("width", 1), ("depth", 0), ("steps", 0),
-                       ("critic_steps", 1), ("batch_size", 1), ("seed", 0)):
-            put(k, check_int(getattr(self, k), k, low=low))
-        put("gp_weight", check_positive(self.gp_weight, "gp_weight"))
-        put("lr", check_positive(self.lr, "lr"))
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}")
-        try:
-            b1, b2 = (float(b) for b in self.betas)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"betas must be two numbers in [0, 1); got {self.betas!r}") from exc
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"betas must be two numbers in [0, 1); got {self.betas!r}")
-        put("betas", (b1, b2))
-        resolve_dtype(self.dtype)
-
-    def replace(self, **changes) -> "WGANGPConfig":
-        return dataclasses.replace(self, **changes)
+    latent_dim: int = integer(1)
+    width: int = integer(512)
+    depth: int = integer(5, low=0)
+    activation: str = activation_field("relu")
+    steps: int = integer(2000, low=0)
+    critic_steps: int = integer(5)
+    gp_weight: float = positive(10.0)
+    lr: float = positive(1e-4)
+    betas: tuple = betas_field((0.5, 0.999))
+    batch_size: int = integer(256)
+    seed: int = integer(0, low=0)
+    dtype: str = dtype_field("float32")
 
 
-class WGANGP:
-    """WGAN-GP generator (fit with :meth:`fit`, one-step :meth:`sample`).
+class WGANGP(GenerativeModel):
+    """WGAN-GP generator (fit with :meth:`fit`, one-step :meth:`sample`, NFE = 1).
 
-    Attributes (after ``fit``): ``generator_``, ``critic_`` (MLPs), ``history_`` (dict of
-    lists ``critic_loss``, ``w_estimate``, ``gp``), ``seconds_``.
+    Attributes (after ``fit``): ``generator_``, ``critic_`` (MLPs), ``history_`` (DataFrame:
+    ``step``, ``critic_loss``, ``w_estimate``, ``gp``, one row per generator step),
+    ``seconds_``.
     """
 
-    def __init__(self, config: WGANGPConfig | None = None):
-        if config is not None and not isinstance(config, WGANGPConfig):
-            raise TypeError(f"config must be a WGANGPConfig; got {type(config).__name__}")
-        self.config = config or WGANGPConfig()
+    config_class = WGANGPConfig
+    _networks = ("generator_", "critic_")
 
-    def _check_fitted(self):
-        if not hasattr(self, "generator_"):
-            raise RuntimeError("WGANGP is not fitted; call fit(data) first")
+    @property
+    def nfe(self) -> int:
+        return 1
+
+    def _build(self, ambient_dim: int, extra: dict | None = None) -> None:
+        cfg = self.config
+        dt = resolve_dtype(cfg.dtype)
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            G = MLP(cfg.latent_dim, ambient_dim, cfg.width, cfg.depth, cfg.activation, dt)
+            f = MLP(ambient_dim, 1, cfg.width, cfg.depth, cfg.activation, dt)
+        self.generator_, self.critic_ = G, f
+        self.ambient_dim_ = int(ambient_dim)
 
     def fit(self, data, progress: bool = False) -> "WGANGP":
         """Train on ``data`` ``(n, D)``.
@@ -127,10 +124,8 @@ class WGANGP:
         x_all = as_points(data, "data")
         n, D = x_all.shape
         dt = resolve_dtype(cfg.dtype)
-        with torch.random.fork_rng():
-            torch.manual_seed(cfg.seed)
-            G = MLP(cfg.latent_dim, D, cfg.width, cfg.depth, cfg.activation, dt)
-            f = MLP(D, 1, cfg.width, cfg.depth, cfg.activation, dt)
+        self._build(D)
+        G, f = self.generator_, self.critic_
         gen = torch.Generator().manual_seed(cfg.seed)
         X = torch.as_tensor(x_all, dtype=dt)
         opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
@@ -146,24 +141,16 @@ class WGANGP:
                 w = f(xr).mean() - f(xf).mean()
                 gp = gradient_penalty(f, xr, xf, gen)
                 loss_f = -w + cfg.gp_weight * gp
-                if not torch.isfinite(loss_f):
-                    raise FloatingPointError(f"WGAN-GP critic loss non-finite at step {step}")
-                opt_f.zero_grad(set_to_none=True)
-                loss_f.backward()
-                opt_f.step()
+                optimizer_step(loss_f, opt_f, what=f"WGAN-GP critic (step {step})")
             loss_g = -f(G(torch.randn((B, cfg.latent_dim), generator=gen, dtype=dt))).mean()
-            if not torch.isfinite(loss_g):
-                raise FloatingPointError(f"WGAN-GP generator loss non-finite at step {step}")
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
+            optimizer_step(loss_g, opt_g, what=f"WGAN-GP generator (step {step})")
             hist["critic_loss"].append(float(loss_f.detach()))
             hist["w_estimate"].append(float(w.detach()))
             hist["gp"].append(float(gp.detach()))
         for p in list(G.parameters()) + list(f.parameters()):
             p.requires_grad_(False)
         self.generator_, self.critic_ = G.eval(), f.eval()
-        self.history_ = hist
+        self.history_ = pd.DataFrame({"step": np.arange(cfg.steps), **hist})
         self.ambient_dim_ = D
         self.seconds_ = time.perf_counter() - t0
         return self
@@ -175,6 +162,8 @@ class WGANGP:
         dt = next(self.generator_.parameters()).dtype
         return torch.randn((check_int(n, "n", low=1), self.config.latent_dim), generator=gen,
                            dtype=dt)
+
+    sample_latent = latent
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """One forward pass ``G(z)``; ``(n, D)`` float64."""
