@@ -11,6 +11,14 @@
 * :mod:`~magt_theory.models.chargen` -- characteristic generator [CharGen].
 * :mod:`~magt_theory.models.proximal_flow` -- W1+W2 proximal generative flow [W1W2].
 * :mod:`~magt_theory.models.wgan` -- WGAN-GP baseline.
+* :mod:`~magt_theory.models.estimators` -- :class:`DiffusionModel`, :class:`FlowMatching`
+  (the diffusion and flow-matching baselines behind the generator protocol).
+* :mod:`~magt_theory.models.integrators` -- every ODE/SDE rollout; solvers declare their order.
+
+Every generator (``MAGT``, ``DiffusionModel``, ``FlowMatching``, ``CharGen``, ``ProximalFlow``,
+``WGANGP``) implements the protocol of :mod:`~magt_theory.models._protocol`: a frozen config with
+declared ranges (``replace``, ``to_dict``/``from_dict``), ``fit(X) -> self``, ``sample(n, seed)``,
+``nfe``, a tidy ``history_`` DataFrame and versioned, checksummed ``save``/``load``.
 """
 
 from __future__ import annotations
@@ -27,7 +35,11 @@ from .magt import (
     snis_mean,
     snis_score,
 )
-from . import chargen, diffusion, flow_matching, proximal_flow, wgan
+from . import chargen, diffusion, flow_matching, integrators, proximal_flow, wgan
+from ._protocol import GenerativeModel, ModelConfig
+from .chargen import CharGen, CharGenConfig
+from .estimators import DiffusionConfig, DiffusionModel, FlowMatching, FlowMatchingConfig
+from .wgan import WGANGP, WGANGPConfig
 from .mlp import ACTIVATIONS, MLP
 from .proposals import (
     BASES,
@@ -49,6 +61,16 @@ __all__ = [
     "MLP",
     "PROPOSALS",
     "AnchorSet",
+    "CharGen",
+    "CharGenConfig",
+    "DiffusionConfig",
+    "DiffusionModel",
+    "FlowMatching",
+    "FlowMatchingConfig",
+    "GenerativeModel",
+    "ModelConfig",
+    "WGANGP",
+    "WGANGPConfig",
     "MAGTConfig",
     "MAPProposal",
     "MCProposal",

@@ -167,6 +167,7 @@ class WGANGP(GenerativeModel):
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """One forward pass ``G(z)``; ``(n, D)`` float64."""
+        self._check_fitted()
         with torch.no_grad():
             x = self.generator_(self.latent(n, seed))
         if not bool(torch.isfinite(x).all()):

@@ -1,0 +1,235 @@
+"""Protocol estimators of the regression-trained baselines: VP diffusion and flow matching.
+
+:mod:`~magt_theory.models.diffusion` and :mod:`~magt_theory.models.flow_matching` keep their
+free functions (networks, trainers, samplers); the classes here bundle a network, its training
+and its sampler behind the generator protocol (:mod:`magt_theory.models._protocol`):
+``fit(X) -> self``, ``sample(n, seed)``, ``nfe``, ``history_``, ``save``/``load``.
+
+* :class:`DiffusionModel` -- a :class:`~magt_theory.models.diffusion.ScoreNetwork` trained by
+  :func:`~magt_theory.models.diffusion.train_score_network` (EDM-weighted DSM over
+  ``t in [t_min, t_max]``), sampled by one of ``diffusion.SAMPLERS`` from ``N(0, I)`` noise on
+  :func:`~magt_theory.models.diffusion.time_grid` (``nfe = n_steps + denoise_final``).
+* :class:`FlowMatching` -- a :class:`~magt_theory.models.flow_matching.VelocityNetwork` trained
+  by conditional flow matching on the linear path, integrated with Euler or midpoint steps
+  (``nfe = n_steps x`` the solver's evaluations per step).
+
+Both initialise the network from ``seed`` in a forked torch RNG, then train from a freshly
+seeded one (the order the benchmark uses).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._validation import as_points
+from . import diffusion, flow_matching, integrators
+from ._protocol import (
+    GenerativeModel,
+    ModelConfig,
+    activation_field,
+    checked,
+    choice,
+    dtype_field,
+    integer,
+    open_interval,
+    positive,
+)
+
+__all__ = ["DiffusionConfig", "DiffusionModel", "FlowMatchingConfig", "FlowMatching"]
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+class _NetworkModel(GenerativeModel):
+    _networks = ("net_",)
+
+    def _make(self, ambient_dim: int, extra: dict):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _build(self, ambient_dim: int, extra: dict | None = None) -> None:
+        with torch.random.fork_rng():
+            torch.manual_seed(self.config.seed)
+            self.net_ = self._make(ambient_dim, extra or {})
+        self.ambient_dim_ = int(ambient_dim)
+
+    def _finish(self, net):
+        net.eval()
+        self.net_ = net
+        self.history_ = pd.DataFrame({"step": np.arange(len(net.train_losses_)),
+                                      "loss": net.train_losses_})
+        return self
+
+
+# ------------------------------------------------------------------------------ diffusion
+@dataclass(frozen=True)
+class DiffusionConfig(ModelConfig):
+    """Hyper-parameters of :class:`DiffusionModel`.
+
+    Parameters
+    ----------
+    t_min, t_max : float, ``0 < t_min < t_max < 1``
+        VP levels of training and of the sampler's grid.
+    steps, batch_size, lr : int, int, float
+        Adam steps, batch size, peak learning rate (cosine decay to 5%).
+    width, depth, n_freq, activation, dtype
+        The score network (:class:`~magt_theory.models.diffusion.ScoreNetwork`).
+    sampler : one of ``diffusion.SAMPLERS``
+    n_steps : int
+        Sampler steps.
+    spacing : {"logsnr", "uniform", "log"}
+        Time grid (:func:`~magt_theory.models.diffusion.time_grid`).
+    denoise_final : bool
+        One more denoiser call at ``t_min`` (Tweedie denoising).
+    seed : int
+    """
+
+    t_min: float = open_interval(1e-4, 0.0, 1.0)
+    t_max: float = open_interval(0.9999, 0.0, 1.0)
+    steps: int = integer(2000)
+    batch_size: int = integer(512)
+    lr: float = positive(2e-3)
+    width: int = integer(128)
+    depth: int = integer(3, low=0)
+    n_freq: int = integer(4, low=0)
+    activation: str = activation_field("silu")
+    dtype: str = dtype_field("float32")
+    sampler: str = choice("ddim", tuple(diffusion.SAMPLERS))
+    n_steps: int = integer(100)
+    spacing: str = choice("logsnr", ("logsnr", "uniform", "log"))
+    denoise_final: bool = checked(True, _check_bool)
+    seed: int = integer(0, low=0)
+
+    def _validate(self):
+        if not self.t_min < self.t_max:
+            raise ValueError(f"t_min must lie in (0, t_max) = (0, {self.t_max}); "
+                             f"got {self.t_min!r}")
+
+
+class DiffusionModel(_NetworkModel):
+    """VP diffusion baseline: learned score network + a sampler of ``diffusion.SAMPLERS``.
+
+    Attributes (after ``fit``): ``net_`` (ScoreNetwork), ``history_`` (``step``, ``loss``),
+    ``ambient_dim_``, ``seconds_``.
+    """
+
+    config_class = DiffusionConfig
+
+    @property
+    def nfe(self) -> int:
+        return self.config.n_steps + int(self.config.denoise_final)
+
+    def _extra(self) -> dict:
+        return {"sigma_data": float(self.net_.sigma_data)}
+
+    def _make(self, ambient_dim, extra):
+        c = self.config
+        return diffusion.ScoreNetwork(ambient_dim, width=c.width, depth=c.depth, n_freq=c.n_freq,
+                                      sigma_data=extra["sigma_data"], activation=c.activation,
+                                      dtype=c.dtype)
+
+    def fit(self, data, progress: bool = False) -> "DiffusionModel":
+        """Denoising score matching on ``data`` ``(n, D)`` (:func:`diffusion.train_score_network`)."""
+        c = self.config
+        x = as_points(data, "data")
+        t0 = time.perf_counter()
+        self._build(x.shape[1], {"sigma_data": max(float(np.sqrt(np.mean(x**2))), 1e-3)})
+        net = diffusion.train_score_network(
+            x, t_min=c.t_min, t_max=c.t_max, steps=c.steps, batch_size=c.batch_size, lr=c.lr,
+            seed=c.seed, net=self.net_, progress=progress)
+        self.seconds_ = time.perf_counter() - t0
+        return self._finish(net)
+
+    def sample_output(self, n: int, seed: int = 0) -> diffusion.SamplerOutput:
+        """The sampler's full output (samples, nfe, grid, seconds) for ``n`` draws."""
+        self._check_fitted()
+        c = self.config
+        return diffusion.sample(self.net_, n, self.ambient_dim_, method=c.sampler,
+                                n_steps=c.n_steps, t_max=c.t_max, t_min=c.t_min,
+                                spacing=c.spacing, seed=seed, denoise_final=c.denoise_final)
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` samples ``(n, D)`` float64 from ``N(0, I)`` noise seeded by ``seed``."""
+        return np.asarray(self.sample_output(n, seed).samples, dtype=np.float64)
+
+
+# -------------------------------------------------------------------------- flow matching
+@dataclass(frozen=True)
+class FlowMatchingConfig(ModelConfig):
+    """Hyper-parameters of :class:`FlowMatching`.
+
+    Parameters
+    ----------
+    steps, batch_size, lr : int, int, float
+        Adam steps, batch size, peak learning rate (cosine decay to 5%).
+    width, depth, n_freq, activation, dtype
+        The velocity network (:class:`~magt_theory.models.flow_matching.VelocityNetwork`).
+    method : {"euler", "midpoint"}
+        Velocity solver of :mod:`~magt_theory.models.integrators`.
+    n_steps : int
+        Uniform steps on ``s in [0, 1]``.
+    seed : int
+    """
+
+    steps: int = integer(2000)
+    batch_size: int = integer(512)
+    lr: float = positive(2e-3)
+    width: int = integer(128)
+    depth: int = integer(3, low=0)
+    n_freq: int = integer(4, low=0)
+    activation: str = activation_field("silu")
+    dtype: str = dtype_field("float32")
+    method: str = choice("midpoint", ("euler", "midpoint"))
+    n_steps: int = integer(20)
+    seed: int = integer(0, low=0)
+
+
+class FlowMatching(_NetworkModel):
+    """Conditional flow matching baseline (linear path), Euler or midpoint sampling.
+
+    Attributes (after ``fit``): ``net_`` (VelocityNetwork), ``history_`` (``step``, ``loss``),
+    ``ambient_dim_``, ``seconds_``.
+    """
+
+    config_class = FlowMatchingConfig
+
+    @property
+    def nfe(self) -> int:
+        return self.config.n_steps * integrators.SOLVERS[self.config.method].nfe_per_step
+
+    def _make(self, ambient_dim, extra):
+        c = self.config
+        return flow_matching.VelocityNetwork(ambient_dim, width=c.width, depth=c.depth,
+                                             n_freq=c.n_freq, activation=c.activation,
+                                             dtype=c.dtype)
+
+    def fit(self, data, progress: bool = False) -> "FlowMatching":
+        """CFM regression on ``data`` ``(n, D)`` (:func:`flow_matching.train_flow_matching`)."""
+        c = self.config
+        x = as_points(data, "data")
+        t0 = time.perf_counter()
+        self._build(x.shape[1])
+        net = flow_matching.train_flow_matching(
+            x, steps=c.steps, batch_size=c.batch_size, lr=c.lr, seed=c.seed, net=self.net_,
+            progress=progress)
+        self.seconds_ = time.perf_counter() - t0
+        return self._finish(net)
+
+    def sample_output(self, n: int, seed: int = 0) -> diffusion.SamplerOutput:
+        """The integrator's full output (samples, nfe, grid, seconds) for ``n`` draws."""
+        self._check_fitted()
+        c = self.config
+        return flow_matching.sample(self.net_, n, self.ambient_dim_, n_steps=c.n_steps,
+                                    method=c.method, seed=seed)
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` samples ``(n, D)`` float64 from ``N(0, I)`` noise seeded by ``seed``."""
+        return np.asarray(self.sample_output(n, seed).samples, dtype=np.float64)
