@@ -133,3 +133,11 @@ def test_config_declared_ranges_replace_and_dict_round_trip(name):
 def test_persistence_format_is_shared():
     assert _persistence.format_name(models.MAGT) == models.FORMAT_NAME
     assert models.FORMAT_VERSION == _persistence.FORMAT_VERSION
+
+
+def test_benchmark_builds_every_method_from_its_builder_dict():
+    from magt_theory.experiments import benchmark as bm
+
+    assert tuple(bm.BUILDERS) == bm.METHODS
+    with pytest.raises(ValueError, match="method"):
+        bm._build("vae", None, None, {}, 1, 2)

@@ -434,90 +434,127 @@ def _magt(data, valid, p, d):
 
 
 def _score(data, p):
+    """The trained score network of :func:`_score_model` (a ``ScoreNetwork``)."""
+    return _score_model(data, p).net_
+
+
+def _score_model(data, p, **sampler):
+    """The score-network baseline (ReLU backbone) as a protocol estimator, trained on ``data``;
+    ``sampler`` sets its sampler (``sampler``, ``n_steps``)."""
+    from ..models.estimators import DiffusionModel
+
+    return DiffusionModel(width=p["width"], depth=p["depth"], activation="relu",
+                          steps=p["score_steps"], batch_size=p["batch_size"], lr=p["lr"],
+                          seed=p["seed"], **sampler).fit(data)
+
+
+def _one_step(model, hist):
+    """A fitted one-step generator's ``sampler(n, seed) -> (x, nfe)`` and its histories."""
+    return (lambda n, s: (model.sample(n, seed=s), model.nfe)), [], hist
+
+
+def _build_magt(data, valid, p, d, D):
+    model, t_sel = _magt(data, valid, p, d)
+    sampler, _, hist = _one_step(model, [model.history_["loss"].to_numpy()])
+    return sampler, [("t_selected", t_sel)], hist
+
+
+def _build_magt_ddim(data, valid, p, d, D):
     from ..models import diffusion as df
 
-    with torch.random.fork_rng():  # the same initialisation as train_score_network's own
-        torch.manual_seed(p["seed"])
-        net = df.ScoreNetwork(data.shape[1], width=p["width"], depth=p["depth"],
-                              sigma_data=max(float(np.sqrt(np.mean(data**2))), 1e-3),
-                              activation="relu")
-    return df.train_score_network(data, steps=p["score_steps"], batch_size=p["batch_size"],
-                                  lr=p["lr"], seed=p["seed"], net=net)
+    model, t_sel = _magt(data, valid, p, d)
+    net = _score(data, p)
+    a, sg = np.sqrt(1 - p["refine_t"]), np.sqrt(p["refine_t"])
+    grid = df.time_grid(p["refine_steps"], t_max=p["refine_t"], t_min=1e-4)
+
+    def refine(n, s):
+        x0 = model.sample(n, seed=s)
+        y = a * x0 + sg * np.random.default_rng(s + 1).standard_normal(x0.shape)
+        out = df.ddim_sample(net, y, grid, denoise_final=True)
+        return out.samples, 1 + out.nfe
+
+    return refine, [("t_selected", t_sel)], [model.history_["loss"].to_numpy(),
+                                             net.train_losses_]
+
+
+def _diffusion_builder(kind, steps):
+    def build(data, valid, p, d, D):
+        model = _score_model(data, p, sampler=kind, n_steps=steps)
+
+        def diffuse(n, s):
+            out = model.sample_output(n, seed=s)
+            return out.samples, out.nfe
+
+        return diffuse, [], [model.net_.train_losses_]
+
+    return build
+
+
+def _build_fm20(data, valid, p, d, D):
+    from ..models.estimators import FlowMatching
+
+    model = FlowMatching(width=p["width"], depth=p["depth"], activation="relu",
+                         steps=p["fm_steps"], batch_size=p["batch_size"], lr=p["lr"],
+                         seed=p["seed"], n_steps=10, method="midpoint").fit(data)
+
+    def flow(n, s):
+        out = model.sample_output(n, seed=s)
+        return out.samples, out.nfe
+
+    return flow, [], [model.net_.train_losses_]
+
+
+def _build_wgan_gp(data, valid, p, d, D):
+    from ..models.wgan import WGANGP, WGANGPConfig
+
+    model = WGANGP(WGANGPConfig(latent_dim=d, width=p["width"], depth=p["depth"],
+                                steps=p["wgan_steps"], batch_size=p["batch_size"],
+                                seed=p["seed"])).fit(data)
+    return _one_step(model, [model.history_["w_estimate"]])
+
+
+def _build_chargen(data, valid, p, d, D):
+    from ..models.chargen import CharGen, CharGenConfig
+
+    model = CharGen(CharGenConfig(
+        T=p["chargen_T"], n_steps=p["chargen_K"], width=p["width"], depth=p["depth"],
+        velocity_steps=p["chargen_steps"], fit_steps=p["chargen_steps"],
+        batch_size=p["batch_size"], lr=p["lr"], semigroup=p["chargen_semigroup"],
+        seed=p["seed"])).fit(data)
+    return _one_step(model, [model.velocity_losses_, model.fit_losses_])
+
+
+def _build_w1w2(data, valid, p, d, D):
+    from ..models.proximal_flow import ProximalFlow, ProximalFlowConfig
+
+    model = ProximalFlow(ProximalFlowConfig(
+        variant="w1w2", lam=p["w1w2_lam"], L=p["w1w2_L"], n_steps=p["w1w2_K"],
+        width=p["width"], depth=p["depth"], steps=p["w1w2_steps"],
+        batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"])).fit(data)
+    return ((lambda n, s: (model.sample(n, seed=s), p["w1w2_K"])), [],
+            [model.history_["dv"].to_numpy()])
+
+
+#: method -> builder ``(data, valid, p, d, D) -> (sampler(n, seed) -> (x, nfe), extra rows,
+#: loss histories)``; the keys are :data:`METHODS`
+BUILDERS = {
+    "magt": _build_magt,
+    "magt_ddim": _build_magt_ddim,
+    "ddim1000": _diffusion_builder("ddim", 999),
+    "dpmpp20": _diffusion_builder("dpm_solver_pp2", 19),
+    "dpmpp40": _diffusion_builder("dpm_solver_pp2", 39),
+    "fm20": _build_fm20,
+    "wgan_gp": _build_wgan_gp,
+    "chargen": _build_chargen,
+    "w1w2": _build_w1w2,
+}
 
 
 def _build(method, data, valid, p, d, D):
     """Train ``method``; return ``(sampler(n, seed) -> (x, nfe), extra_rows, loss histories)``."""
-    from ..models import diffusion as df
-    from ..models import flow_matching as fm
-
-    extra = []
-    if method in ("magt", "magt_ddim"):
-        model, t_sel = _magt(data, valid, p, d)
-        extra.append(("t_selected", t_sel))
-        hist = [model.history_["loss"].to_numpy()]
-        if method == "magt":
-            return (lambda n, s: (model.sample(n, seed=s), 1)), extra, hist
-        net = _score(data, p)
-        a, sg = np.sqrt(1 - p["refine_t"]), np.sqrt(p["refine_t"])
-        grid = df.time_grid(p["refine_steps"], t_max=p["refine_t"], t_min=1e-4)
-
-        def refine(n, s):
-            x0 = model.sample(n, seed=s)
-            y = a * x0 + sg * np.random.default_rng(s + 1).standard_normal(x0.shape)
-            out = df.ddim_sample(net, y, grid, denoise_final=True)
-            return out.samples, 1 + out.nfe
-
-        return refine, extra, hist + [net.train_losses_]
-    if method in ("ddim1000", "dpmpp20", "dpmpp40"):
-        net = _score(data, p)
-        kind, steps = {"ddim1000": ("ddim", 999), "dpmpp20": ("dpm_solver_pp2", 19),
-                       "dpmpp40": ("dpm_solver_pp2", 39)}[method]
-
-        def diffuse(n, s):
-            out = df.sample(net, n, D, method=kind, n_steps=steps, seed=s)
-            return out.samples, out.nfe
-
-        return diffuse, extra, [net.train_losses_]
-    if method == "fm20":
-        with torch.random.fork_rng():
-            torch.manual_seed(p["seed"])
-            vnet = fm.VelocityNetwork(D, width=p["width"], depth=p["depth"], activation="relu")
-        vnet = fm.train_flow_matching(data, steps=p["fm_steps"], batch_size=p["batch_size"],
-                                      lr=p["lr"], seed=p["seed"], net=vnet)
-
-        def flow(n, s):
-            out = fm.sample(vnet, n, D, n_steps=10, method="midpoint", seed=s)
-            return out.samples, out.nfe
-
-        return flow, extra, [vnet.train_losses_]
-    if method == "wgan_gp":
-        from ..models.wgan import WGANGP, WGANGPConfig
-
-        model = WGANGP(WGANGPConfig(latent_dim=d, width=p["width"], depth=p["depth"],
-                                    steps=p["wgan_steps"], batch_size=p["batch_size"],
-                                    seed=p["seed"])).fit(data)
-        return ((lambda n, s: (model.sample(n, seed=s), 1)), extra,
-                [model.history_["w_estimate"]])
-    if method == "chargen":
-        from ..models.chargen import CharGen, CharGenConfig
-
-        model = CharGen(CharGenConfig(
-            T=p["chargen_T"], n_steps=p["chargen_K"], width=p["width"], depth=p["depth"],
-            velocity_steps=p["chargen_steps"], fit_steps=p["chargen_steps"],
-            batch_size=p["batch_size"], lr=p["lr"], semigroup=p["chargen_semigroup"],
-            seed=p["seed"])).fit(data)
-        return ((lambda n, s: (model.sample(n, seed=s), 1)), extra,
-                [model.velocity_losses_, model.fit_losses_])
-    if method == "w1w2":
-        from ..models.proximal_flow import ProximalFlow, ProximalFlowConfig
-
-        model = ProximalFlow(ProximalFlowConfig(
-            variant="w1w2", lam=p["w1w2_lam"], L=p["w1w2_L"], n_steps=p["w1w2_K"],
-            width=p["width"], depth=p["depth"], steps=p["w1w2_steps"],
-            batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"])).fit(data)
-        return ((lambda n, s: (model.sample(n, seed=s), p["w1w2_K"])), extra,
-                [model.history_["dv"].to_numpy()])
-    raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")  # pragma: no cover
+    if method not in BUILDERS:
+        raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")
+    return BUILDERS[method](data, valid, p, d, D)
 
 
 def _apply_control(sampler, p, diam):
