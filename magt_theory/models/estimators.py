@@ -50,6 +50,12 @@ def _check_bool(value, name):
 
 
 class _NetworkModel(GenerativeModel):
+    """One network trained by a free trainer, sampled by a free sampler.
+
+    Attributes (after ``fit``): ``net_``, ``history_`` (``step``, ``loss``), ``ambient_dim_``,
+    ``seconds_``.
+    """
+
     _networks = ("net_",)
 
     def _make(self, ambient_dim: int, extra: dict):  # pragma: no cover - abstract
@@ -61,12 +67,38 @@ class _NetworkModel(GenerativeModel):
             self.net_ = self._make(ambient_dim, extra or {})
         self.ambient_dim_ = int(ambient_dim)
 
-    def _finish(self, net):
+    def _data_extra(self, x) -> dict:
+        """What :meth:`_make` needs from the training data (default: nothing)."""
+        return {}
+
+    def _train(self, x, progress):  # pragma: no cover - abstract
+        """Train ``self.net_`` on ``x`` (the free trainer of the module); return the network."""
+        raise NotImplementedError
+
+    def _run_sampler(self, n, seed):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(self, data, progress: bool = False):
+        """Build the network from ``seed``, train it on ``data`` ``(n, D)``; returns ``self``."""
+        x = as_points(data, "data")
+        t0 = time.perf_counter()
+        self._build(x.shape[1], self._data_extra(x))
+        net = self._train(x, progress)
+        self.seconds_ = time.perf_counter() - t0
         net.eval()
         self.net_ = net
         self.history_ = pd.DataFrame({"step": np.arange(len(net.train_losses_)),
                                       "loss": net.train_losses_})
         return self
+
+    def sample_output(self, n: int, seed: int = 0) -> diffusion.SamplerOutput:
+        """The sampler's full output (samples, nfe, grid, seconds) for ``n`` draws."""
+        self._check_fitted()
+        return self._run_sampler(n, seed)
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` samples ``(n, D)`` float64 from ``N(0, I)`` noise seeded by ``seed``."""
+        return np.asarray(self.sample_output(n, seed).samples, dtype=np.float64)
 
 
 # ------------------------------------------------------------------------------ diffusion
@@ -115,11 +147,8 @@ class DiffusionConfig(ModelConfig):
 
 
 class DiffusionModel(_NetworkModel):
-    """VP diffusion baseline: learned score network + a sampler of ``diffusion.SAMPLERS``.
-
-    Attributes (after ``fit``): ``net_`` (ScoreNetwork), ``history_`` (``step``, ``loss``),
-    ``ambient_dim_``, ``seconds_``.
-    """
+    """VP diffusion baseline: a learned ScoreNetwork ``net_`` and a sampler of
+    ``diffusion.SAMPLERS`` (``nfe = n_steps + denoise_final``)."""
 
     config_class = DiffusionConfig
 
@@ -136,29 +165,20 @@ class DiffusionModel(_NetworkModel):
                                       sigma_data=extra["sigma_data"], activation=c.activation,
                                       dtype=c.dtype)
 
-    def fit(self, data, progress: bool = False) -> "DiffusionModel":
-        """Denoising score matching on ``data`` ``(n, D)`` (:func:`diffusion.train_score_network`)."""
+    def _data_extra(self, x) -> dict:
+        return {"sigma_data": max(float(np.sqrt(np.mean(x**2))), 1e-3)}
+
+    def _train(self, x, progress):
         c = self.config
-        x = as_points(data, "data")
-        t0 = time.perf_counter()
-        self._build(x.shape[1], {"sigma_data": max(float(np.sqrt(np.mean(x**2))), 1e-3)})
-        net = diffusion.train_score_network(
+        return diffusion.train_score_network(
             x, t_min=c.t_min, t_max=c.t_max, steps=c.steps, batch_size=c.batch_size, lr=c.lr,
             seed=c.seed, net=self.net_, progress=progress)
-        self.seconds_ = time.perf_counter() - t0
-        return self._finish(net)
 
-    def sample_output(self, n: int, seed: int = 0) -> diffusion.SamplerOutput:
-        """The sampler's full output (samples, nfe, grid, seconds) for ``n`` draws."""
-        self._check_fitted()
+    def _run_sampler(self, n, seed):
         c = self.config
         return diffusion.sample(self.net_, n, self.ambient_dim_, method=c.sampler,
                                 n_steps=c.n_steps, t_max=c.t_max, t_min=c.t_min,
                                 spacing=c.spacing, seed=seed, denoise_final=c.denoise_final)
-
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """``n`` samples ``(n, D)`` float64 from ``N(0, I)`` noise seeded by ``seed``."""
-        return np.asarray(self.sample_output(n, seed).samples, dtype=np.float64)
 
 
 # -------------------------------------------------------------------------- flow matching
@@ -193,11 +213,8 @@ class FlowMatchingConfig(ModelConfig):
 
 
 class FlowMatching(_NetworkModel):
-    """Conditional flow matching baseline (linear path), Euler or midpoint sampling.
-
-    Attributes (after ``fit``): ``net_`` (VelocityNetwork), ``history_`` (``step``, ``loss``),
-    ``ambient_dim_``, ``seconds_``.
-    """
+    """Conditional flow matching baseline (linear path): a VelocityNetwork ``net_``
+    integrated by Euler or midpoint steps."""
 
     config_class = FlowMatchingConfig
 
@@ -211,25 +228,13 @@ class FlowMatching(_NetworkModel):
                                              n_freq=c.n_freq, activation=c.activation,
                                              dtype=c.dtype)
 
-    def fit(self, data, progress: bool = False) -> "FlowMatching":
-        """CFM regression on ``data`` ``(n, D)`` (:func:`flow_matching.train_flow_matching`)."""
+    def _train(self, x, progress):
         c = self.config
-        x = as_points(data, "data")
-        t0 = time.perf_counter()
-        self._build(x.shape[1])
-        net = flow_matching.train_flow_matching(
+        return flow_matching.train_flow_matching(
             x, steps=c.steps, batch_size=c.batch_size, lr=c.lr, seed=c.seed, net=self.net_,
             progress=progress)
-        self.seconds_ = time.perf_counter() - t0
-        return self._finish(net)
 
-    def sample_output(self, n: int, seed: int = 0) -> diffusion.SamplerOutput:
-        """The integrator's full output (samples, nfe, grid, seconds) for ``n`` draws."""
-        self._check_fitted()
+    def _run_sampler(self, n, seed):
         c = self.config
         return flow_matching.sample(self.net_, n, self.ambient_dim_, n_steps=c.n_steps,
                                     method=c.method, seed=seed)
-
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """``n`` samples ``(n, D)`` float64 from ``N(0, I)`` noise seeded by ``seed``."""
-        return np.asarray(self.sample_output(n, seed).samples, dtype=np.float64)
