@@ -101,9 +101,23 @@ class _NetworkModel(GenerativeModel):
         return np.asarray(self.sample_output(n, seed).samples, dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class _NetworkConfig(ModelConfig):
+    """Training and network fields shared by the regression-trained baselines."""
+
+    steps: int = integer(2000)
+    batch_size: int = integer(512)
+    lr: float = positive(2e-3)
+    width: int = integer(128)
+    depth: int = integer(3, low=0)
+    n_freq: int = integer(4, low=0)
+    activation: str = activation_field("silu")
+    dtype: str = dtype_field("float32")
+
+
 # ------------------------------------------------------------------------------ diffusion
 @dataclass(frozen=True)
-class DiffusionConfig(ModelConfig):
+class DiffusionConfig(_NetworkConfig):
     """Hyper-parameters of :class:`DiffusionModel`.
 
     Parameters
@@ -126,14 +140,6 @@ class DiffusionConfig(ModelConfig):
 
     t_min: float = open_interval(1e-4, 0.0, 1.0)
     t_max: float = open_interval(0.9999, 0.0, 1.0)
-    steps: int = integer(2000)
-    batch_size: int = integer(512)
-    lr: float = positive(2e-3)
-    width: int = integer(128)
-    depth: int = integer(3, low=0)
-    n_freq: int = integer(4, low=0)
-    activation: str = activation_field("silu")
-    dtype: str = dtype_field("float32")
     sampler: str = choice("ddim", tuple(diffusion.SAMPLERS))
     n_steps: int = integer(100)
     spacing: str = choice("logsnr", ("logsnr", "uniform", "log"))
@@ -183,7 +189,7 @@ class DiffusionModel(_NetworkModel):
 
 # -------------------------------------------------------------------------- flow matching
 @dataclass(frozen=True)
-class FlowMatchingConfig(ModelConfig):
+class FlowMatchingConfig(_NetworkConfig):
     """Hyper-parameters of :class:`FlowMatching`.
 
     Parameters
@@ -199,14 +205,6 @@ class FlowMatchingConfig(ModelConfig):
     seed : int
     """
 
-    steps: int = integer(2000)
-    batch_size: int = integer(512)
-    lr: float = positive(2e-3)
-    width: int = integer(128)
-    depth: int = integer(3, low=0)
-    n_freq: int = integer(4, low=0)
-    activation: str = activation_field("silu")
-    dtype: str = dtype_field("float32")
     method: str = choice("midpoint", ("euler", "midpoint"))
     n_steps: int = integer(20)
     seed: int = integer(0, low=0)
