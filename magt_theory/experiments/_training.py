@@ -14,7 +14,7 @@ two-sample noise floor):
 - ``w2_empirical``: the same estimator on the ``n`` training points (the memorising
   "empirical measure" generator; jitter included), next to ``w2`` at the same ``n``;
   ``w2_train``: the same for the points the generator was actually trained on (equal to
-  ``w2_empirical`` except under the ``stale_data`` control);
+  ``w2_empirical`` except under the ``shrinking_data`` control);
 - ``off_manifold_rate`` (threshold 0.1), ``seconds_train``, ``seconds_sampling``;
 - training budget and convergence: ``steps`` = ``clip(round(epochs * n / batch_size),
   min_steps, max_steps)``; ``loss_rel_drop`` = relative decrease of the mean training loss
@@ -86,12 +86,13 @@ DEFAULTS = {
 }
 
 #: negative controls (wrong ingredients) a test shows turning the rate rows ``inconsistent``:
-#: ``stale_data`` trains every finite-n generator on the first ``n_stale`` points only (its
-#: error cannot fall with n; ``w2_train``, the measure of the points it saw, neither);
-#: ``ambient_blur`` adds isotropic Gaussian noise of total RMS ``blur log2(D/2)`` to the finite-n
-#: generators' samples (an n-independent error growing with D, zero at D = 2, absent from the
-#: n = infinity control)
-CONTROLS = ("none", "stale_data", "ambient_blur")
+#: ``shrinking_data`` trains the finite-n generator on only the first
+#: ``clip(round(n_stale^2 / n), 8, n)`` points, fewer as n grows (its error and that of
+#: ``w2_train``, the measure of the points it saw, grow with n);
+#: ``ambient_blur`` adds isotropic Gaussian noise of total RMS ``blur log2(D/2) (n/100)^{1/2}``
+#: to the finite-n generators' samples (an error whose n-slope depends on D: zero at D = 2,
+#: growing with n above; absent from the n = infinity control)
+CONTROLS = ("none", "shrinking_data", "ambient_blur")
 
 
 def budget_steps(n: int, epochs: float, batch_size: int, min_steps: int, max_steps: int) -> int:
@@ -160,8 +161,8 @@ def train_point(experiment: str, params: dict):
         lr=p["lr"], chunk_size=p["chunk_size"], seed=p["seed"], base=p["base"],
     )
     train = data
-    if p["control"] == "stale_data" and n > 0:
-        train = data[: min(n, int(p["n_stale"]))]
+    if p["control"] == "shrinking_data" and n > 0:
+        train = data[: min(n, max(8, round(int(p["n_stale"]) ** 2 / n)))]
     model = MAGT(cfg).fit(train, progress=False)
     seconds_train = model.seconds_
     drop, under = convergence(model.history_["loss"].to_numpy(), p["converge_tol"])
@@ -171,7 +172,7 @@ def train_point(experiment: str, params: dict):
     seconds_sampling = time.perf_counter() - t0
     if p["control"] == "ambient_blur" and n > 0:
         blur_rng = np.random.default_rng([p["seed"], 7])
-        rms = float(p["blur"]) * math.log2(M.ambient_dim / 2.0)
+        rms = float(p["blur"]) * math.log2(M.ambient_dim / 2.0) * math.sqrt(n / 100.0)
         gen = gen + rms / math.sqrt(M.ambient_dim) * blur_rng.standard_normal(gen.shape)
     w = _w2(gen, M, p["seed"], p["sd_iter"], floor=True)
     base = {
