@@ -27,7 +27,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from .._validation import check_in_open_interval, check_int, check_positive
 from .mlp import ACTIVATIONS, resolve_dtype

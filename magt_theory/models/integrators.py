@@ -38,13 +38,76 @@ from typing import Callable
 import numpy as np
 
 from .. import _xp, smoothing
+from .._validation import check_int
 
-__all__ = ["Solver", "SOLVERS", "get_solver", "integrate", "check_finite_state", "half_log_snr"]
+__all__ = ["Solver", "SOLVERS", "get_solver", "integrate", "check_finite_state", "half_log_snr",
+           "vp_alpha_sigma", "time_grid", "check_vp_grid"]
 
 
 def half_log_snr(t: float) -> float:
     """``lambda_t = log(alpha_t / sigma_t) = 0.5 log((1 - t) / t)`` on the VP schedule."""
     return 0.5 * math.log((1.0 - t) / t)
+
+
+# ------------------------------------------------------------------------- VP time grids
+def vp_alpha_sigma(t) -> tuple[float, float]:
+    """``(alpha_t, sigma_t) = (sqrt(1 - t), sqrt(t))`` for a scalar ``t`` in ``[0, 1)``.
+
+    Unlike :func:`magt_theory.smoothing.vp` this accepts ``t = 0`` (``alpha = 1, sigma = 0``), the
+    end point of the final denoising step.
+    """
+    return smoothing.vp(float(t), allow_zero=True)
+
+
+def time_grid(n_steps: int, t_max: float = 0.9999, t_min: float = 1e-4, spacing: str = "logsnr"):
+    """Strictly decreasing time grid ``t_0 = t_max > ... > t_N = t_min`` with ``N = n_steps``.
+
+    Parameters
+    ----------
+    n_steps : int
+        Number of steps ``N >= 1`` (one denoiser evaluation each).
+    t_max, t_min : float
+        End points, ``0 < t_min < t_max < 1``.
+    spacing : {"logsnr", "uniform", "log"}
+        ``"logsnr"``: uniform in ``lambda_t = log(alpha_t/sigma_t)`` (the natural clock of the
+        exponential integrators, DPM-Solver); ``"uniform"``: uniform in ``t``; ``"log"``: uniform
+        in ``log t``.
+
+    Returns
+    -------
+    (N + 1,) ndarray, float64
+    """
+    n_steps = check_int(n_steps, "n_steps", low=1)
+    t_max = float(t_max)
+    t_min = float(t_min)
+    if not (math.isfinite(t_max) and 0.0 < t_max < 1.0):
+        raise ValueError(f"t_max must lie in (0, 1); got {t_max!r}")
+    if not (math.isfinite(t_min) and 0.0 < t_min < t_max):
+        raise ValueError(f"t_min must lie in (0, t_max) = (0, {t_max}); got {t_min!r}")
+    if spacing == "logsnr":
+        lam = np.linspace(half_log_snr(t_max), half_log_snr(t_min), n_steps + 1)
+        grid = 1.0 / (1.0 + np.exp(2.0 * lam))
+    elif spacing == "uniform":
+        grid = np.linspace(t_max, t_min, n_steps + 1)
+    elif spacing == "log":
+        grid = np.exp(np.linspace(np.log(t_max), np.log(t_min), n_steps + 1))
+    else:
+        raise ValueError(f"spacing must be one of 'logsnr', 'uniform', 'log'; got {spacing!r}")
+    grid[0], grid[-1] = t_max, t_min
+    return grid
+
+
+def check_vp_grid(grid) -> np.ndarray:
+    """``grid`` as float64 after checking it is strictly decreasing in (0, 1), >= 2 entries."""
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim != 1 or g.size < 2:
+        raise ValueError(f"grid must be a 1-d array of at least 2 times; got shape {g.shape}")
+    if not np.all(np.isfinite(g)) or np.any(g <= 0.0) or np.any(g >= 1.0):
+        raise ValueError("grid must hold times in the open interval (0, 1)")
+    if np.any(np.diff(g) >= 0.0):
+        raise ValueError("grid must be strictly decreasing (t_max first, t_min last)")
+    return g
+
 
 
 def check_finite_state(x, where: str, what: str = "non-finite values in the sampler state"):
