@@ -1,6 +1,6 @@
 """VP diffusion samplers (DDIM, DDPM, DPM-Solver++) and a learned score network.
 
-THEORY.md §1 (schedule, Tweedie) and §5 (the samplers whose dynamics CdC analyses).
+The samplers whose dynamics CdC analyses, on the project's VP schedule (Tweedie's formula).
 
 Schedule (the project's VP schedule, [MAGT]):
 
@@ -146,7 +146,7 @@ class OracleDenoiser:
     """Closed-form denoiser of a known manifold: ``D(x, t) = E[Y_0 | alpha_t Y_0 + sigma_t Z = x]``.
 
     Calls :meth:`Manifold.posterior_mean` at ``alpha = sqrt(1 - t)``, ``sigma = sqrt(t)``
-    (THEORY.md §1-2). Accepts numpy input only; counts its calls in ``calls``.
+    [MAGT]. Accepts numpy input only; counts its calls in ``calls``.
 
     Parameters
     ----------
@@ -212,7 +212,7 @@ def ddim_sample(denoiser, x_init, grid, *, denoise_final: bool = True,
                = \\frac{\\sigma_{t'}}{\\sigma_t} x_t
                  + \\Big(\\alpha_{t'} - \\frac{\\sigma_{t'}}{\\sigma_t}\\alpha_t\\Big) \\hat x_0(x_t, t)
 
-    with ``alpha_t = sqrt(1-t)``, ``sigma_t = sqrt(t)`` (THEORY.md §5; identical to first-order
+    with ``alpha_t = sqrt(1-t)``, ``sigma_t = sqrt(t)`` (CdC; identical to first-order
     DPM-Solver++).
 
     Parameters

@@ -1,4 +1,4 @@
-"""Conditional flow matching on the linear path, learned and oracle velocities (THEORY.md §5-6).
+"""Conditional flow matching on the linear path, learned and oracle velocities [CdC].
 
 Path (rectified-flow / linear interpolant, noise at ``s = 0``, data at ``s = 1``):
 

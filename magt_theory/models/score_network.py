@@ -150,7 +150,7 @@ def dsm_loss(denoiser, y0, t, z):
         = \\frac1n \\sum_i \\frac{\\sigma_{t_i}^4}{\\alpha_{t_i}^2}
           \\Big|\\hat s - \\frac{\\alpha y_0 - y}{\\sigma^2}\\Big|^2
 
-    (the MAGT / DSM loss, THEORY.md §3, at fixed ``t``). Its minimiser is the posterior mean, so
+    (the MAGT / DSM loss [MAGT], at fixed ``t``). Its minimiser is the posterior mean, so
     the oracle denoiser attains the Bayes risk. Numpy arrays; ``t`` is a scalar.
 
     Returns
