@@ -1,6 +1,6 @@
 """Benchmark: multi-step DDIM with a learned score MLP at 20 / 100 / 1000 steps (+ a one-step hook).
 
-What is measured (MAGT's synthetic protocol, THEORY.md §3; default manifold ``spiral2d``):
+What is measured (MAGT's synthetic protocol, docs/conventions.md §4-5; default manifold ``spiral2d``):
 
 1. A :class:`~magt_theory.models.diffusion.ScoreNetwork` (MLP backbone, EDM preconditioning) is
    trained once by denoising score matching over ``t in [1e-4, 0.9999]`` on ``n_train`` samples.

@@ -1,7 +1,7 @@
 """Argument checks shared by every public function.
 
 Each check raises ``ValueError``/``TypeError`` whose message names the argument and the accepted
-range, before any work starts (DESIGN.md, "Errors").
+range, before any work starts (docs/conventions.md §11, "Errors").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Self-normalised importance sampling (SNIS) over generator anchors (THEORY.md §3; MAGT §3).
+"""Self-normalised importance sampling (SNIS) over generator anchors (docs/conventions.md §4-5; MAGT §3).
 
 MAGT replaces the intractable posterior over the latent space by ``K`` anchors
 ``u_1..u_K ~ pi~`` pushed through the generator, ``c_k = h(u_k)``. For a query ``y`` at one
@@ -75,7 +75,7 @@ def kish_ess(log_w, axis: int = -1):
         = \\exp\\big(2\\,\\mathrm{LSE}(\\log w) - \\mathrm{LSE}(2 \\log w)\\big)
 
     Invariant to adding a constant to ``log_w``; ``1 <= ESS <= K``. Near a d-dimensional
-    manifold the SNIS weights of :func:`snis` give ``ESS ~ K sigma^d`` (THEORY.md §3, MAGT
+    manifold the SNIS weights of :func:`snis` give ``ESS ~ K sigma^d`` (docs/conventions.md §4-5, MAGT
     Lemma 1) **[derived]**.
 
     Parameters
@@ -215,7 +215,7 @@ def snis(
         \\log\\hat p(y_b) = \\log \\frac1K \\sum_k e^{\\ell_k}\\,
             \\varphi(y_b;\\ \\alpha c_k,\\ \\sigma^2 I_D)
 
-    (MAGT §3, THEORY.md §3.) ``lambda_bk`` is the unnormalised log weight.
+    (MAGT §3, docs/conventions.md §4-5.) ``lambda_bk`` is the unnormalised log weight.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The theorems' bounds and reference rates as sympy expressions (THEORY.md §3, §4, §6).
+"""The theorems' bounds and reference rates as sympy expressions (docs/conventions.md §4-5, §7, §9).
 
 Each :class:`Bound` holds one expression, where it comes from, whether the paper claims it as a
 *rate* (the measured quantity should scale like it) or as a *bound* (the measured quantity
@@ -597,7 +597,7 @@ _ALL = [
     Bound(
         "smoothing_bias",
         sigma * sp.sqrt(D),
-        "THEORY §4 (Gaussian coupling)",
+        "docs/conventions.md §7 (Gaussian coupling)",
         "bound",
         "w2",
         "W2(mu, mu * N(0, sigma^2 I_D)) <= sigma sqrt(D).",
@@ -619,7 +619,7 @@ _ALL = [
         "w2",
         "W2 <~ n^{-1/(D+3)} log n with the ambient dimension D (v1-v4 reading).",
     ),
-    # CdC expected behaviours of the oracle sampler (THEORY §5; derived, sigma = sigma_min)
+    # CdC expected behaviours of the oracle sampler (docs/conventions.md §8; derived, sigma = sigma_min)
     Bound(
         "cdc_gap_ratio",
         C / sigma,

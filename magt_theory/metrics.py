@@ -1,6 +1,6 @@
 """Sample metrics: Wasserstein distances, noise floor, bootstrap CIs, manifold diagnostics.
 
-Conventions (THEORY.md §4): every Wasserstein function returns ``W_p`` itself, not ``W_p^p``;
+Conventions (docs/conventions.md §7): every Wasserstein function returns ``W_p`` itself, not ``W_p^p``;
 the ground cost is ``|x - y|^p`` with the Euclidean norm; empirical measures carry uniform
 weights unless ``a``/``b`` are given.
 
@@ -96,7 +96,7 @@ def wasserstein(x, y, p: int = 2, method: str = "exact", a=None, b=None, **kw) -
         W_p(\\mu, \\nu) = \\Big(\\min_{T \\in \\Pi(a, b)} \\sum_{ij} T_{ij}
             |x_i - y_j|^p\\Big)^{1/p}
 
-    (THEORY.md §4; used for every model-vs-data comparison of MAGT §5.)
+    (docs/conventions.md §7; used for every model-vs-data comparison of MAGT §5.)
 
     Parameters
     ----------
@@ -367,7 +367,7 @@ def gaussian_w2(m1, S1, m2, S2) -> float:
         W_2^2(N(m_1, S_1), N(m_2, S_2)) = |m_1 - m_2|^2 + \\operatorname{tr} S_1
             + \\operatorname{tr} S_2 - 2 \\operatorname{tr}\\big(S_1^{1/2} S_2 S_1^{1/2}\\big)^{1/2}
 
-    (THEORY.md §2, Gaussian on a linear subspace.) Square roots are taken with a symmetric
+    (docs/conventions.md §3, Gaussian on a linear subspace.) Square roots are taken with a symmetric
     eigendecomposition (``scipy.linalg.eigh``; eigenvalues below ``4 D eps lambda_max`` set to
     0), which is accurate for symmetric positive semidefinite input and always real (rather than
     ``scipy.linalg.sqrtm``, whose result can be complex for singular input); singular
@@ -452,7 +452,7 @@ def noise_floor(
         E W_p(\\mu_n, \\mu'_n) \\le 2 E W_p(\\mu_n, \\mu)
 
     A model whose ``W_p`` to a reference sample of size ``n`` is at this level is
-    indistinguishable from the truth at that ``n`` (THEORY.md §4). On a d-manifold with a
+    indistinguishable from the truth at that ``n`` (docs/conventions.md §7). On a d-manifold with a
     density bounded above and below it decays like ``n^{-1/2}`` (d = 1),
     ``sqrt(log n / n)`` (d = 2), ``n^{-1/d}`` (d >= 3).
 
@@ -625,7 +625,7 @@ def principal_angles(A, B) -> np.ndarray:
     ``(I - Q_A Q_A^T) Q_B`` (for ``l <= k``; roles swapped otherwise). Angles are
     ``arctan2(sin_i, cos_i)``, accurate for both tiny and near-right angles
     (Björck–Golub 1973; Knyazev–Argentati 2002). Used for Lyapunov–tangent alignment (CdC;
-    THEORY.md §5).
+    docs/conventions.md §8).
 
     Parameters
     ----------
@@ -656,7 +656,7 @@ def sin_theta_max(A, B) -> np.ndarray:
     """Sine of the largest principal angle, ``|(I - Q_A Q_A^T) Q_B|_2`` for ``l <= k``.
 
     With ``A`` the true tangent basis ``T`` (n, D, d) and ``B`` the estimated vectors
-    ``E_d``: ``sin theta_max = |(I - T T^T) E_d|_2`` (THEORY.md §5, CdC). Shape ``(n,)``.
+    ``E_d``: ``sin theta_max = |(I - T T^T) E_d|_2`` (docs/conventions.md §8, CdC). Shape ``(n,)``.
     """
     return np.sin(principal_angles(A, B)[:, -1])
 

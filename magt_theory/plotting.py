@@ -241,7 +241,7 @@ def fig_smoothing_level(df):
     return g.figure
 
 
-# ------------------------------------------------------------------ dynamics (CdC, THEORY §5)
+# ------------------------------------------------------------------ dynamics (CdC, docs/conventions.md §8)
 _ROUNDOFF = 1e-10  # sin theta at or below this is exact alignment (symmetry), not a rate
 
 

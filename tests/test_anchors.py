@@ -196,7 +196,7 @@ def test_ess_falls_monotonically_as_sigma_shrinks_on_circle():
 
 
 def test_ess_scales_like_K_sigma_to_the_d_on_circle():
-    # THEORY.md §3 [derived]: ESS ~ K sigma^d; for uniform anchors on the unit circle the local
+    # docs/conventions.md §4-5 [derived]: ESS ~ K sigma^d; for uniform anchors on the unit circle the local
     # (flat) computation gives ESS ~= K sigma / sqrt(pi). Regime: K sigma >> 1, sigma << 1.
     K = 4096
     sig = np.geomspace(5e-3, 0.1, 7)

@@ -1,7 +1,7 @@
 """Tests of magt_theory.bounds: symbolic slopes vs finite differences, known exponents, identities.
 
 Independent checks: log-log central differences of the lambdified expressions, hand-written
-numpy formulas transcribed from THEORY.md, and a Gaussian model where E_MAG and the Fisher
+numpy formulas transcribed from docs/conventions.md, and a Gaussian model where E_MAG and the Fisher
 divergence have closed forms (scipy.stats logpdf + finite differences).
 """
 
@@ -69,7 +69,7 @@ def test_symbolic_slope_matches_finite_difference(name, var):
 
 
 def test_expressions_match_theory_formulas():
-    """Each registered expression equals a numpy transcription of THEORY.md at random points."""
+    """Each registered expression equals a numpy transcription of docs/conventions.md at random points."""
     rng = np.random.default_rng(SEED)
     hand = {
         "magt_pullback": lambda p: p["c"] / p["t"] * np.sqrt(p["t"] ** 2 / (1 - p["t"]) * p["J"]),

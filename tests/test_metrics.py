@@ -2,7 +2,7 @@
 
 Independent references: POT used directly, sorted-sample closed forms in 1-D
 (scipy.stats.wasserstein_distance), the 2x2 identity tr sqrt(M) = sqrt(tr M + 2 sqrt(det M)),
-scipy.linalg.subspace_angles, and the Fournier–Guillin / Weed–Bach rates (THEORY.md §4).
+scipy.linalg.subspace_angles, and the Fournier–Guillin / Weed–Bach rates (docs/conventions.md §7).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def test_exact_raises_instead_of_returning_non_optimal_value():
 
 def test_exact_w2_of_gaussian_samples_approaches_bures():
     # |W(mu_n, nu_n) - W(mu, nu)| <= W(mu_n, mu) + W(nu_n, nu) (triangle inequality), and
-    # W(mu_n, mu) <~ W(mu_n, mu'_n) (THEORY.md §4): tolerance = the two measured noise floors.
+    # W(mu_n, mu) <~ W(mu_n, mu'_n) (docs/conventions.md §7): tolerance = the two measured noise floors.
     m1, S1 = np.array([0.0, 0.0]), np.array([[1.0, 0.5], [0.5, 1.0]])
     m2, S2 = np.array([1.0, -0.5]), np.array([[2.0, -0.3], [-0.3, 0.5]])
     n = 2000
@@ -192,14 +192,14 @@ def _floor_slope(k, grid, repeats, seed):
 
 
 def test_noise_floor_rate_on_circle():
-    # THEORY.md §4: d = 1 -> E W2 ~ n^{-1/2}. Band +-0.12 (measured slopes -0.47..-0.51 over
+    # docs/conventions.md §7: d = 1 -> E W2 ~ n^{-1/2}. Band +-0.12 (measured slopes -0.47..-0.51 over
     # seeds; per-fit standard error ~0.03).
     slope = _floor_slope(1, [50, 100, 200, 400, 800], repeats=24, seed=TEST_SEED)
     assert abs(slope + 0.5) < 0.12, slope
 
 
 def test_noise_floor_rate_on_3_sphere():
-    # THEORY.md §4: d = 3 -> E W2 ~ n^{-1/3}. Band +-0.12 (measured -0.30..-0.33; se ~0.01).
+    # docs/conventions.md §7: d = 3 -> E W2 ~ n^{-1/3}. Band +-0.12 (measured -0.30..-0.33; se ~0.01).
     slope = _floor_slope(3, [50, 100, 200, 400, 800, 1600], repeats=4, seed=TEST_SEED)
     assert abs(slope + 1.0 / 3.0) < 0.12, slope
 

@@ -1,7 +1,7 @@
 """Experiments: each a pure function ``run(params) -> pandas.DataFrame`` of tidy rows.
 
 Every experiment module defines ``NAME``, ``DEFAULTS`` (the full parameter set with defaults)
-and ``run(params)``. Rows follow the results schema of DESIGN.md: ``experiment, manifold, d, D,
+and ``run(params)``. Rows follow the results schema of docs/conventions.md §11: ``experiment, manifold, d, D,
 seed``, the swept parameters, then ``quantity`` and ``value``.
 """
 

@@ -2,7 +2,7 @@
 
 MAGT Lemma 1 bounds the Monte Carlo anchor error near the manifold by
 ``E|s_K - s|^2 <= C alpha^2 / (K sigma^(d+4))``, and the Kish effective sample size of the
-weights scales like ``ESS ~ K sigma^d`` [MAGT, derived in THEORY.md §3]. With the exact generator
+weights scales like ``ESS ~ K sigma^d`` [MAGT, derived in docs/conventions.md §4-5]. With the exact generator
 ``h*`` of a known manifold plugged in, the only error left is the anchor error, which this
 experiment measures at queries ``y = alpha x + sigma z``, ``x ~ mu``, for a grid of ``K`` at one
 VP level ``t``.

@@ -2,7 +2,7 @@
 
 With the oracle Föllmer velocity of a known manifold (:func:`magt_theory.models.chargen.
 oracle_velocity`) the only error of ``K``-step forward Euler on ``[0, T]`` is the discretisation,
-``O(1/K)`` for a first-order scheme [CharGen, THEORY.md §6]. Per ``K`` this experiment measures
+``O(1/K)`` for a first-order scheme [CharGen, docs/conventions.md §9]. Per ``K`` this experiment measures
 
 - ``euler_error``: coupled RMS ``sqrt(E|Euler_K(z) - Phi(z)|^2)`` against a midpoint reference
   ``Phi`` with ``n_ref_steps`` steps (same ``z``): slope -1 in ``K`` expected;

@@ -1,6 +1,6 @@
 """Manifold alignment of MAGT's one-step generator on the sampler's scale [MAGT, CdC].
 
-THEORY.md §5 (one-step maps): for ``G = h_theta: R^k -> R^D`` the left singular vectors of
+docs/conventions.md §8 (one-step maps): for ``G = h_theta: R^k -> R^D`` the left singular vectors of
 ``J_G(u) = U diag(s) V^T`` play the role of the sampler's Lyapunov vectors. One job trains MAGT
 exactly as the training sweeps do (:mod:`._training`: ``n`` samples of a known manifold, VP level
 ``t``, ``K`` anchors, exact chunked gradient) with latent dimension ``k = d + latent_extra``,

@@ -1,4 +1,4 @@
-"""Known manifolds with exact smoothed scores (THEORY.md §2).
+"""Known manifolds with exact smoothed scores (docs/conventions.md §3).
 
 Use :func:`make` to build one by name and :func:`names` to list them all.
 """

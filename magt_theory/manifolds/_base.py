@@ -14,7 +14,7 @@ columns. Every smoothed quantity then follows exactly from the native, variance-
     E[X \\mid Y = y] = Q\\, m^{VE}_{\\sigma/\\alpha}(Q^T y/\\alpha),\\qquad
     \\nabla \\log p(y) = (\\alpha E[X\\mid y] - y)/\\sigma^2   \\quad \\text{(Tweedie)},
 
-with ``y_perp = (I - Q Q^T) y``. (THEORY.md §1; MAGT §2.)
+with ``y_perp = (I - Q Q^T) y``. (docs/conventions.md §1; MAGT §2.)
 
 Subclasses implement the native hooks ``_sample``, ``_project``, ``_tangent``, ``_log_density``,
 ``_posterior`` and, where an exact generator exists, ``_generator``; the public, validated,

@@ -1,4 +1,4 @@
-"""Quadrature machinery for manifolds given by a parametrisation (THEORY.md §2, last bullet).
+"""Quadrature machinery for manifolds given by a parametrisation (docs/conventions.md §3, last bullet).
 
 The smoothed law of a curve ``c: [a, b] -> R^k`` carrying a parameter density ``pi(u)`` is
 

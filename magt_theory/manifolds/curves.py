@@ -8,13 +8,13 @@ is the one-dimensional integral
     p_s(y) = \\int \\pi(u)\\, \\varphi(y; c(u), s^2 I)\\, du,\\qquad
     E[X \\mid y] = \\frac{\\int c(u)\\, \\pi(u)\\, \\varphi(y; c(u), s^2 I)\\, du}{p_s(y)}
 
-(THEORY.md §2; MAGT §2 for the Tweedie identity ``grad log p = (E[X|y] - y)/s^2``). The rings
+(docs/conventions.md §3; MAGT §2 for the Tweedie identity ``grad log p = (E[X|y] - y)/s^2``). The rings
 are von Mises–Fisher mixtures in closed form; the others use the windowed Gauss–Legendre
 quadrature of :mod:`._quadrature`, accurate to ~1e-12 relative for ``s`` in ``[1e-3, 10]`` and
 any finite query (error bound in that module's docstring). The intrinsic density is w.r.t. arc
 length: ``log p(c(u)) = log pi(u) - log |c'(u)|``.
 
-The MAGT paper (THEORY.md §3) gives the helix ``(cos t, sin t, t)`` and leaves ring radii,
+The MAGT paper (docs/conventions.md §4-5) gives the helix ``(cos t, sin t, t)`` and leaves ring radii,
 spiral range and moons geometry open; the choices below are documented per class.
 """
 
@@ -46,7 +46,7 @@ def _unit_rows(v: np.ndarray) -> np.ndarray:
 class Helix3D(Manifold):
     """Helix ``c(u) = (cos u, sin u, u)``, ``u in [0, t_max]``, uniform in arc length.
 
-    MAGT's helix3d (THEORY.md §3; ``D = 3, d = 1``). Speed ``|c'| = sqrt(2)``, so uniform in
+    MAGT's helix3d (docs/conventions.md §4-5; ``D = 3, d = 1``). Speed ``|c'| = sqrt(2)``, so uniform in
     ``u`` is uniform in arc length: ``log p = -log(sqrt(2) t_max)``. Curvature ``1/2`` and no
     bottleneck (``<c(u+D) - c(u), c'(u)> = D + sin D != 0`` for ``D != 0``), so the reach is
     exactly ``2``. The exact generator is ``h*(v) = c(t_max v)``.
@@ -230,7 +230,7 @@ class Rings2D(Manifold):
 
     Radii default ``(1, 2, 3)``; ring ``k`` has weight ``w_k = r_k / sum r`` and the density
     w.r.t. arc length is ``1 / (2 pi sum r)``. Each ring's posterior is von Mises with
-    ``kappa_k = r_k |y| / s^2`` (THEORY.md §2, circle):
+    ``kappa_k = r_k |y| / s^2`` (docs/conventions.md §3, circle):
 
     .. math::
 

@@ -1,7 +1,7 @@
 """Flat manifolds: a Gaussian on a linear subspace and the uniform checkerboard.
 
 Both have piecewise-affine support, so the VE posterior is Gaussian (``gaussian_subspace``) or a
-mixture of products of truncated normals (``checker2d``), all in closed form (THEORY.md §2).
+mixture of products of truncated normals (``checker2d``), all in closed form (docs/conventions.md §3).
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ class Checker2D(Manifold):
     Default (MAGT's checkerboard, as in the FFJORD toy data): a 4 x 4 grid of unit cells on
     ``[-2, 2]^2``; cell ``(i, j) = [-2 + i, -1 + i] x [-2 + j, -1 + j]`` is black when ``i + j``
     is even (8 cells, area 8, density 1/8; ``[-2,-1]^2`` is black). The VE posterior is a
-    mixture over cells of products of truncated normals (THEORY.md §2):
+    mixture over cells of products of truncated normals (docs/conventions.md §3):
 
     .. math:: p_s(y) = \\frac{1}{|A|}\\sum_{c}\\prod_{i=1}^2
         \\Big[\\Phi\\Big(\\frac{b_{ci} - y_i}{s}\\Big)

@@ -2,7 +2,7 @@
 
 Every manifold here is a sphere of radius ``r`` in ``R^p`` (``p = k + 1``), or a product of
 circles, and its VE posterior is a von Mises–Fisher (vMF) law or a finite mixture of them
-(THEORY.md §2). With ``y`` the noisy point at VE level ``s`` and a prior
+(docs/conventions.md §3). With ``y`` the noisy point at VE level ``s`` and a prior
 ``f(omega) ∝ exp(<c m, omega>)`` on the unit sphere (``c = 0``: uniform),
 
 .. math::
@@ -25,7 +25,7 @@ I_{p/2-1}(kappa)`` normalises everything; it is evaluated through ``scipy.specia
 (exponentially scaled Bessel functions) and a series below ``kappa = 1e-4``, so nothing
 overflows for ``s`` in ``[1e-3, 10]`` and any finite ``|y|`` (Hankel's expansion above
 ``kappa = 1e7``, where AMOS' ``ive`` gives up). References: MAGT §2 (Tweedie
-identity), THEORY.md §2.
+identity), docs/conventions.md §3.
 """
 
 from __future__ import annotations
@@ -362,7 +362,7 @@ class Sphere(_FusedEmbedding, Manifold):
 
     Posterior at VE level ``s``: ``vMF(eta = r y / s^2)``, so ``kappa = r |y| / s^2`` and
     ``E[X | y] = r A_p(kappa) y / |y|``, ``A_p = I_{p/2} / I_{p/2-1}``, ``p = k + 1``
-    (THEORY.md §2; MAGT §2).
+    (docs/conventions.md §3; MAGT §2).
 
     Parameters
     ----------
@@ -482,7 +482,7 @@ class VMFMixture(Manifold):
         + \\log M_p(|\\eta_j|) - |\\eta_j| - \\log M_p(c_j)\\big]
 
     with ``|eta_j| - r|y|/s^2 = (c_j^2 + 2 c_j r <m_j, y>/s^2) / (|eta_j| + r|y|/s^2)``
-    (no cancellation). THEORY.md §2.
+    (no cancellation). docs/conventions.md §3.
 
     Parameters
     ----------
@@ -657,7 +657,7 @@ class FlatTorus(_FusedEmbedding, Manifold):
     Coordinates ``(2i, 2i+1)`` hold circle ``i``. The law and the Gaussian kernel factorise,
     so the VE posterior is a product of von Mises posteriors, one per circle
     (``kappa_i = r_i |y_(i)| / s^2``), ``log p_s`` is the sum of the circle terms and the
-    posterior covariance is block diagonal (THEORY.md §2).
+    posterior covariance is block diagonal (docs/conventions.md §3).
 
     Parameters
     ----------

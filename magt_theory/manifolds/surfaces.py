@@ -1,7 +1,7 @@
 """Surfaces of the MAGT synthetic protocol: swiss roll and donut torus in R^3.
 
 Both are reduced to a *one-dimensional* quadrature (:mod:`._quadrature`) by an exact inner
-integral (THEORY.md §2, last bullet; MAGT §2 for the Tweedie identity):
+integral (docs/conventions.md §3, last bullet; MAGT §2 for the Tweedie identity):
 
 * **swiss roll** ``x = scale (u cos u, h, u sin u)``, uniform in ``(u, h)``: the Gaussian
   kernel factorises, ``|y - x|^2 = |(y_1, y_3) - c(u)|^2 + (y_2 - h)^2``, so ``u`` and ``h`` are
