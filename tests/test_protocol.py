@@ -69,6 +69,8 @@ def test_fit_sample_save_load_same_samples(name, fitted, data, tmp_path):
     assert np.array_equal(x, model.sample(6, seed=3))
     assert not np.array_equal(x, model.sample(6, seed=4))
     assert isinstance(model.nfe, int) and model.nfe >= 1
+    if hasattr(model, "sample_output"):  # integrated samplers count their evaluations
+        assert model.sample_output(2, seed=3).nfe == model.nfe
     assert isinstance(model.history_, pd.DataFrame) and len(model.history_) > 0
     assert np.all(np.isfinite(model.history_.select_dtypes("number").to_numpy()))
     path = tmp_path / f"{name}.pt"
