@@ -136,7 +136,8 @@ def write_provenance(verdicts_csv, config: str, cwd=None) -> Path:
     """Write ``verdicts.provenance.json`` next to ``verdicts_csv`` (atomically).
 
     Holds the git commit of the working tree (``commit``; ``dirty`` = uncommitted changes to
-    tracked files), the config name, and the SHA-256 of the verdicts file, so that a committed
+    tracked files other than the workflow's own outputs under ``results/`` and
+    ``paper_figures/``, which a run rewrites), the config name, and the SHA-256 of the verdicts file, so that a committed
     table says which code and which config produced it.
     """
     path = Path(verdicts_csv)
@@ -145,7 +146,8 @@ def write_provenance(verdicts_csv, config: str, cwd=None) -> Path:
         "verdicts": path.name,
         "config": str(config),
         "commit": _git("rev-parse", "HEAD", cwd=cwd) or None,
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", cwd=cwd)),
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                           ":(exclude)results", ":(exclude)paper_figures", cwd=cwd)),
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
     }
     out = provenance_path(path)
