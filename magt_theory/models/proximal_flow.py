@@ -47,7 +47,6 @@ material acceleration, which the ``acceleration_rel`` diagnostic measures along 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -58,7 +57,18 @@ import torch
 from torch import nn
 
 from .._validation import as_points, check_int, check_positive
-from .mlp import ACTIVATIONS, MLP, resolve_dtype
+from . import integrators
+from ._protocol import (
+    GenerativeModel,
+    ModelConfig,
+    activation_field,
+    choice,
+    dtype_field,
+    integer,
+    positive,
+)
+from ._step import optimizer_step
+from .mlp import MLP, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +108,9 @@ def euler_flow(velocity, z: torch.Tensor, T: float, n_steps: int,
     T = check_positive(T, "T")
     n_steps = check_int(n_steps, "n_steps", low=1)
     h = T / n_steps
-    x = z
-    traj = [x]
-    for k in range(n_steps):
-        x = x + h * velocity(x, k * h)
-        if not bool(torch.isfinite(x).all()):
-            raise FloatingPointError(f"proximal flow: non-finite state at Euler step {k}")
-        traj.append(x)
+    x, _, traj, _ = integrators.integrate(velocity, z, [k * h for k in range(n_steps + 1)],
+                                          "euler", return_trajectory=return_trajectory,
+                                          where="proximal flow: Euler step")
     return (x, torch.stack(traj)) if return_trajectory else x
 
 
@@ -271,7 +277,7 @@ def one_sided_gradient_penalty(disc, x_gen, x_data, L: float, gen=None) -> torch
 
 # ------------------------------------------------------------------------------- the model
 @dataclass(frozen=True)
-class ProximalFlowConfig:
+class ProximalFlowConfig(ModelConfig):
     """Hyper-parameters of :class:`ProximalFlow` (validated on construction).
 
     Parameters
@@ -305,39 +311,27 @@ class ProximalFlowConfig:
     dtype : {"float32", "float64"}
     """
 
-    variant: str = "w1w2"
-    lam: float = 0.05
-    L: float = 1.0
-    T: float = 1.0
-    n_steps: int = 10
-    gp_weight: float = 10.0
-    width: int = 128
-    depth: int = 3
-    activation: str = "silu"
-    steps: int = 1000
-    critic_steps: int = 2
-    lr: float = 1e-3
-    batch_size: int = 256
-    log_every: int = 25
-    seed: int = 0
-    dtype: str = "float32"
+    variant: str = choice("w1w2", VARIANTS)
+    lam: float = positive(0.05)
+    L: float = positive(1.0)
+    T: float = positive(1.0)
+    n_steps: int = integer(10)
+    gp_weight: float = positive(10.0)
+    width: int = integer(128)
+    depth: int = integer(3, low=0)
+    activation: str = activation_field("silu")
+    steps: int = integer(1000, low=0)
+    critic_steps: int = integer(2)
+    lr: float = positive(1e-3)
+    batch_size: int = integer(256, low=2)
+    log_every: int = integer(25)
+    seed: int = integer(0, low=0)
+    dtype: str = dtype_field("float32")
 
-    def __post_init__(self):
-        put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {sorted(VARIANTS)}; got {self.variant!r}")
-        for k in ("lam", "L", "T", "gp_weight", "lr"):
-            put(k, check_positive(getattr(self, k), k))
-        for k, low in (("n_steps", 1), ("width", 1), ("depth", 0), ("steps", 0),
-                       ("critic_steps", 1), ("batch_size", 2), ("log_every", 1), ("seed", 0)):
-            put(k, check_int(getattr(self, k), k, low=low))
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}")
+    def _validate(self):
         if self.activation == "relu":
             raise ValueError("activation must be smooth for the potential (d_t U, grad U); "
                              "choose one of silu, softplus, tanh, gelu, elu")
-        resolve_dtype(self.dtype)
 
     @property
     def kinetic(self) -> bool:
@@ -346,9 +340,6 @@ class ProximalFlowConfig:
     @property
     def lipschitz(self) -> bool:
         return VARIANTS[self.variant][1]
-
-    def replace(self, **changes) -> "ProximalFlowConfig":
-        return dataclasses.replace(self, **changes)
 
 
 class _Potential(nn.Module):
@@ -370,7 +361,7 @@ class _Critic(nn.Module):
         return self.net(x)[..., 0]
 
 
-class ProximalFlow:
+class ProximalFlow(GenerativeModel):
     """W1⊕W2 proximal flow generator [W1W2] (see the module docstring).
 
     Attributes (after ``fit``)
@@ -383,16 +374,25 @@ class ProximalFlow:
     seconds_ : float
     """
 
-    def __init__(self, config: ProximalFlowConfig | None = None):
-        if config is not None and not isinstance(config, ProximalFlowConfig):
-            raise TypeError(f"config must be a ProximalFlowConfig; got {type(config).__name__}")
-        self.config = config or ProximalFlowConfig()
+    config_class = ProximalFlowConfig
+    _networks = ("potential_net_", "critic_")
+
+    @property
+    def nfe(self) -> int:
+        """Euler steps per sample (one ``grad U`` evaluation each)."""
+        return self.config.n_steps
+
+    def _build(self, ambient_dim: int, extra: dict | None = None) -> None:
+        cfg = self.config
+        dt = resolve_dtype(cfg.dtype)
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            self.potential_net_ = _Potential(ambient_dim, cfg.width, cfg.depth, cfg.activation,
+                                             dt)
+            self.critic_ = _Critic(ambient_dim, cfg.width, cfg.depth, cfg.activation, dt)
+        self.ambient_dim_ = int(ambient_dim)
 
     # ----------------------------------------------------------------- fields
-    def _check_fitted(self):
-        if not hasattr(self, "potential_net_"):
-            raise RuntimeError("ProximalFlow is not fitted; call fit(data) first")
-
     def potential(self, x: torch.Tensor, t) -> torch.Tensor:
         """``U(x, t) = lambda N_theta([x, t])`` (torch, differentiable), shape ``(n,)``."""
         self._check_fitted()
@@ -434,11 +434,7 @@ class ProximalFlow:
         x_all = as_points(data, "data")
         n, D = x_all.shape
         dt = resolve_dtype(cfg.dtype)
-        with torch.random.fork_rng():
-            torch.manual_seed(cfg.seed)
-            self.potential_net_ = _Potential(D, cfg.width, cfg.depth, cfg.activation, dt)
-            self.critic_ = _Critic(D, cfg.width, cfg.depth, cfg.activation, dt)
-        self.ambient_dim_ = D
+        self._build(D)
         gen = torch.Generator().manual_seed(cfg.seed)
         X = torch.as_tensor(x_all, dtype=dt)
         opt_g = torch.optim.Adam(self.potential_net_.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
@@ -448,13 +444,17 @@ class ProximalFlow:
         self.diverged_, self.diverged_step_ = False, None
         t0 = time.perf_counter()
 
+        grid = [k * h for k in range(cfg.n_steps + 1)]
+
         def rollout(z, create_graph):
-            x, ke = z, torch.zeros(z.shape[0], dtype=dt)
-            for k in range(cfg.n_steps):
-                v = self._velocity(x, k * h, create_graph)
-                ke = ke + h * 0.5 * (v * v).sum(1)
-                x = x + h * v
-            return x, ke
+            """Euler on ``(x, KE)``: ``x' = v``, ``KE' = |v|^2 / 2`` (one grad U per step)."""
+            def f(y, t):
+                v = self._velocity(y[:, :D], t, create_graph)
+                return torch.cat([v, 0.5 * (v * v).sum(1, keepdim=True)], 1)
+
+            y0 = torch.cat([z, torch.zeros((z.shape[0], 1), dtype=dt)], 1)
+            y = integrators.integrate(f, y0, grid, "euler", where="proximal flow: Euler step")[0]
+            return y[:, :D], y[:, D]
 
         for step in range(cfg.steps):
             try:
@@ -468,11 +468,7 @@ class ProximalFlow:
                     gp = (one_sided_gradient_penalty(self.critic_, xg, xd, cfg.L, gen)
                           if cfg.lipschitz else torch.zeros((), dtype=dt))
                     loss_d = -dv + cfg.gp_weight * gp
-                    if not torch.isfinite(loss_d):
-                        raise FloatingPointError(f"discriminator loss non-finite at step {step}")
-                    opt_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    opt_d.step()
+                    optimizer_step(loss_d, opt_d, what=f"discriminator (step {step})")
                 # generator descent on E phi(x_T) + lambda * KE
                 loss_g = self.critic_(xT).mean()
                 if cfg.kinetic:
@@ -510,6 +506,8 @@ class ProximalFlow:
         gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
         dt = next(self.potential_net_.parameters()).dtype
         return torch.randn((check_int(n, "n", low=1), self.ambient_dim_), generator=gen, dtype=dt)
+
+    sample_latent = latent
 
     def trajectory(self, n: int, seed: int = 0, n_steps: int | None = None) -> np.ndarray:
         """Euler states ``(K + 1, n, D)`` from ``z ~ N(0, I)`` (numpy float64)."""
