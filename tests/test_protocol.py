@@ -30,17 +30,9 @@ GENERATORS = {
     "CharGen": (models.CharGen, dict(n_steps=4, velocity_steps=3, fit_steps=3, width=8,
                                      depth=1, batch_size=8)),
     "WGANGP": (models.WGANGP, dict(latent_dim=1, width=8, depth=1, steps=2, batch_size=8)),
+    "ProximalFlow": (models.ProximalFlow, dict(n_steps=3, width=8, depth=1, steps=2,
+                                               batch_size=8)),
 }
-try:  # the W1+W2 flow joins when it implements the protocol
-    from magt_theory.models.proximal_flow import ProximalFlow
-
-    if issubclass(ProximalFlow, models.GenerativeModel):
-        GENERATORS["ProximalFlow"] = (ProximalFlow, dict(n_steps=3, width=8, depth=1, steps=2,
-                                                         batch_size=8))
-except ImportError:  # pragma: no cover
-    pass
-
-
 @pytest.fixture(scope="module")
 def data():
     theta = np.random.default_rng(SEED).uniform(0, 2 * np.pi, 40)
@@ -53,7 +45,8 @@ def fitted(data):
 
 
 def test_every_generator_subclasses_the_protocol():
-    assert set(GENERATORS) >= {"MAGT", "DiffusionModel", "FlowMatching", "CharGen", "WGANGP"}
+    assert set(GENERATORS) == {"MAGT", "DiffusionModel", "FlowMatching", "CharGen", "WGANGP",
+                               "ProximalFlow"}
     for cls, _ in GENERATORS.values():
         assert issubclass(cls, models.GenerativeModel)
         assert issubclass(cls.config_class, models.ModelConfig)

@@ -39,6 +39,7 @@ from . import chargen, diffusion, flow_matching, integrators, proximal_flow, wga
 from ._protocol import GenerativeModel, ModelConfig
 from .chargen import CharGen, CharGenConfig
 from .estimators import DiffusionConfig, DiffusionModel, FlowMatching, FlowMatchingConfig
+from .proximal_flow import ProximalFlow, ProximalFlowConfig
 from .wgan import WGANGP, WGANGPConfig
 from .mlp import ACTIVATIONS, MLP
 from .proposals import (
@@ -69,6 +70,8 @@ __all__ = [
     "FlowMatchingConfig",
     "GenerativeModel",
     "ModelConfig",
+    "ProximalFlow",
+    "ProximalFlowConfig",
     "WGANGP",
     "WGANGPConfig",
     "MAGTConfig",
