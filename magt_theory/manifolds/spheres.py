@@ -93,7 +93,8 @@ def _log_mgf_scaled(p: int, kappa: np.ndarray) -> np.ndarray:
     small = kappa < _KAPPA_SERIES
     k_big = np.where(small, 1.0, kappa)
     direct = sc.gammaln(nu + 1.0) - nu * np.log(0.5 * k_big) + _log_ive(nu, k_big)
-    series = kappa * kappa / (2.0 * p) - kappa
+    k_small = np.where(small, kappa, 0.0)  # the series is only used (and evaluated) below 1e-4
+    series = k_small * k_small / (2.0 * p) - k_small
     return np.where(small, series, direct)
 
 
