@@ -152,6 +152,20 @@ def _as_positive_1d(values, name: str) -> np.ndarray:
     return arr
 
 
+def _check_xy(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(x, y)`` of a log-log fit: positive, finite, equal length, >= 3 points,
+    >= 2 distinct ``x``."""
+    xa = _as_positive_1d(x, "x")
+    ya = _as_positive_1d(y, "y")
+    if xa.size != ya.size:
+        raise ValueError(f"x and y must have the same length; got {xa.size} and {ya.size}")
+    if xa.size < 3:
+        raise ValueError(f"x and y need at least 3 points for a slope with a CI; got {xa.size}")
+    if np.unique(xa).size < 2:
+        raise ValueError("x must take at least 2 distinct values")
+    return xa, ya
+
+
 def _weighted_slopes(lx: np.ndarray, ly: np.ndarray, w: np.ndarray) -> np.ndarray:
     """OLS slopes for each row of the weight matrix ``w`` (n_boot, n); NaN when degenerate."""
     sw = w.sum(axis=1)
@@ -201,14 +215,7 @@ def fit_slope(
         Non-positive/non-finite ``x`` or ``y`` (log undefined), fewer than 3 points or 2
         distinct ``x``, mismatched lengths, bad ``level``/``n_boot``, fewer than 2 groups.
     """
-    xa = _as_positive_1d(x, "x")
-    ya = _as_positive_1d(y, "y")
-    if xa.size != ya.size:
-        raise ValueError(f"x and y must have the same length; got {xa.size} and {ya.size}")
-    if xa.size < 3:
-        raise ValueError(f"x and y need at least 3 points for a slope with a CI; got {xa.size}")
-    if np.unique(xa).size < 2:
-        raise ValueError("x must take at least 2 distinct values")
+    xa, ya = _check_xy(x, y)
     n_boot = check_int(n_boot, "n_boot", low=100)
     seed = check_int(seed, "seed", low=0)
     try:
@@ -289,14 +296,7 @@ def t_interval(x, y, level: float = 0.95) -> FitResult:
     FitResult
         ``method = "t"``, ``n_boot = 0``, ``n_groups = None``.
     """
-    xa = _as_positive_1d(x, "x")
-    ya = _as_positive_1d(y, "y")
-    if xa.size != ya.size:
-        raise ValueError(f"x and y must have the same length; got {xa.size} and {ya.size}")
-    if xa.size < 3:
-        raise ValueError(f"x and y need at least 3 points for a slope with a CI; got {xa.size}")
-    if np.unique(xa).size < 2:
-        raise ValueError("x must take at least 2 distinct values")
+    xa, ya = _check_xy(x, y)
     try:
         level = float(level)
     except (TypeError, ValueError) as exc:
