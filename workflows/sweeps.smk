@@ -15,8 +15,13 @@ EXPS = list(CFG["experiments"])
 POINTS = {e: mtw.points(CFG, e) for e in EXPS}
 FIGS = plotting.names(EXPS)
 PY = shlex.quote(sys.executable)
-SWEEP_TARGETS = [f"results/{NAME}/verdicts.csv"] + expand(
-    "paper_figures/{cfg}/{fig}.{ext}", cfg=NAME, fig=FIGS, ext=["pdf", "png"]
+# The per-experiment aggregates are targets too: the committed verdicts.csv and figures alone
+# would make a fresh clone look finished (their inputs are not committed), so the aggregates
+# make a fresh clone recompute everything, after which verdicts and figures are re-made.
+SWEEP_TARGETS = (
+    [f"results/{NAME}/verdicts.csv"]
+    + expand("results/{cfg}/{experiment}.parquet", cfg=NAME, experiment=EXPS)
+    + expand("paper_figures/{cfg}/{fig}.{ext}", cfg=NAME, fig=FIGS, ext=["pdf", "png"])
 )
 
 
