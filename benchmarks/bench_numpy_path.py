@@ -57,16 +57,6 @@ import magt_theory as mt  # noqa: E402
 from magt_theory.manifolds import Manifold  # noqa: E402
 
 
-def _best(fn, repeats: int) -> float:
-    fn()  # warm-up
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _best_interleaved(fns, repeats: int) -> list:
     """Fastest of ``repeats`` runs of each function, run round-robin (after one warm-up each)
     so that a change of the machine's load affects all of them alike."""

@@ -48,7 +48,7 @@ import pandas as pd
 from scipy import stats
 
 from . import bounds as _bounds
-from ._validation import check_int
+from ._validation import check_in_open_interval, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -218,12 +218,7 @@ def fit_slope(
     xa, ya = _check_xy(x, y)
     n_boot = check_int(n_boot, "n_boot", low=100)
     seed = check_int(seed, "seed", low=0)
-    try:
-        level = float(level)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"level must be a real number in (0, 1); got {level!r}") from exc
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1); got {level!r}")
+    level = check_in_open_interval(level, "level", 0, 1)
     codes = None
     if groups is not None:
         g = np.asarray(groups)
@@ -297,12 +292,7 @@ def t_interval(x, y, level: float = 0.95) -> FitResult:
         ``method = "t"``, ``n_boot = 0``, ``n_groups = None``.
     """
     xa, ya = _check_xy(x, y)
-    try:
-        level = float(level)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"level must be a real number in (0, 1); got {level!r}") from exc
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1); got {level!r}")
+    level = check_in_open_interval(level, "level", 0, 1)
     reg = stats.linregress(np.log(xa), np.log(ya))
     se = float(reg.stderr) if np.isfinite(reg.stderr) else 0.0
     half = float(stats.t.ppf((1.0 + level) / 2.0, xa.size - 2)) * se

@@ -290,25 +290,11 @@ def test_checker_posterior_matches_2d_quadrature(alpha, sigma, n_gl):
 
 @pytest.mark.parametrize("y", [(10.0, 10.0), (-2.0005, 0.3), (0.0, 0.0), (1.0, -1.0)])
 def test_checker_small_sigma_matches_mpmath(y):
-    mp.mp.dps = 40
     s = 1e-3
     M = mt.manifolds.make("checker2d")
-    cells = [(i, j) for i in range(4) for j in range(4) if (i + j) % 2 == 0]
-    total, first = mp.mpf(0), mp.matrix([0, 0])
-    for i, j in cells:
-        lo = [mp.mpf(-2 + i), mp.mpf(-2 + j)]
-        zc, mc = mp.mpf(1), []
-        for d in range(2):
-            a, b = (lo[d] - y[d]) / s, (lo[d] + 1 - y[d]) / s
-            zd = _mp_mass(a, b)
-            zc *= zd
-            mc.append(y[d] + s * (mp.npdf(a) - mp.npdf(b)) / zd)
-        total += zc
-        first += zc * mp.matrix(mc)
-    ref_logp = float(mp.log(total / 8))
+    ref_logp, ref_mean = _mp_checker(y, s, dps=40)
     mean, logp, _ = M.posterior(np.array([y]), sigma=s, cov=True)
     assert abs(logp[0] - ref_logp) <= 1e-12 * max(1.0, abs(ref_logp))
-    ref_mean = [float(first[0] / total), float(first[1] / total)]
     np.testing.assert_allclose(mean[0], ref_mean, atol=1e-12)
 
 

@@ -336,6 +336,20 @@ def _law_supports(M) -> bool:
     return M.name in curve_names()
 
 
+def dataset_setup(p: dict):
+    """``(M, c, diam, w2_method)`` of a job: the dataset with its constants, the scale factor
+    ``c``, the scaled diameter and the resolved W2 estimator."""
+    M = make_dataset(p["manifold"], p["geometry"])
+    c = _scale_factor(p["scale"], M)
+    return M, c, c * dataset_diameter(M), resolve_w2_method(p["w2_method"], M)
+
+
+def jittered_sample(M, c: float, n: int, jitter: float, rng) -> np.ndarray:
+    """``n`` points of ``c * X + jitter * Z`` (the protocol's jittered, scaled data)."""
+    x = c * M.sample(int(n), rng)
+    return x + jitter * rng.standard_normal(x.shape)
+
+
 def resolve_w2_method(w2_method: str, M) -> str:
     """``"law"`` or ``"exact"`` for ``w2_method`` on ``M`` (see the module docstring)."""
     if w2_method not in W2_METHODS:
@@ -581,18 +595,13 @@ def run(params: dict):
     """Train one method on one dataset and measure it (see the module docstring)."""
     p = resolve(DEFAULTS, params, NAME)
     _validate(p)
-    M = make_dataset(p["manifold"], p["geometry"])
-    c = _scale_factor(p["scale"], M)
-    diam = c * dataset_diameter(M)
+    M, c, diam, w2_method = dataset_setup(p)
     if p["steps"] is not None:
         p.update({k: int(p["steps"]) for k in _STEP_KEYS})
-    w2_method = resolve_w2_method(p["w2_method"], M)
     d, D = M.dim, M.ambient_dim
     rng = np.random.default_rng([p["seed"], 0])
-    data = c * M.sample(p["n"], rng)
-    data = data + p["jitter"] * rng.standard_normal(data.shape)
-    valid = c * M.sample(p["n_valid"], rng)
-    valid = valid + p["jitter"] * rng.standard_normal(valid.shape)
+    data = jittered_sample(M, c, p["n"], p["jitter"], rng)
+    valid = jittered_sample(M, c, p["n_valid"], p["jitter"], rng)
     ref_rng = np.random.default_rng([p["seed"], 1])
 
     t0 = time.perf_counter()

@@ -32,8 +32,7 @@ import numpy as np
 
 from ..metrics import off_manifold_rate
 from ._common import resolve, rows
-from .benchmark import (_convergence, _scale_factor, dataset_diameter, make_dataset,
-                        measure_w2, resolve_w2_method)
+from .benchmark import _convergence, dataset_setup, jittered_sample, measure_w2
 
 NAME = "sensitivity"
 
@@ -112,17 +111,13 @@ def run(params: dict):
 
     p = resolve(DEFAULTS, params, NAME)
     _validate(p)
-    M = make_dataset(p["manifold"], p["geometry"])
-    c = _scale_factor(p["scale"], M)
-    diam = c * dataset_diameter(M)
-    w2_method = resolve_w2_method(p["w2_method"], M)
+    M, c, diam, w2_method = dataset_setup(p)
     d, D = M.dim, M.ambient_dim
     axis, grid = p["axis"], list(p[f"{p['axis']}_grid"])
     point = {"n": int(p["n"]), "K": int(p["K"]), "t": float(p["t"])}
     point[axis] = grid[p["level"]]
     rng = np.random.default_rng([p["seed"], 0])
-    data = c * M.sample(int(point["n"]), rng)
-    data = data + p["jitter"] * rng.standard_normal(data.shape)
+    data = jittered_sample(M, c, point["n"], p["jitter"], rng)
     cfg = MAGTConfig(latent_dim=d, t=float(point["t"]), n_anchors=int(point["K"]),
                      width=p["width"], depth=p["depth"], batch_size=p["batch_size"],
                      steps=p["steps"], lr=p["lr"], chunk_size=min(int(point["K"]), 1024),
