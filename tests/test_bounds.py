@@ -110,7 +110,7 @@ def test_expressions_match_theory_formulas():
 
 
 def test_known_slopes():
-    K, sigma, d, n, eta, t, D = (bounds.symbol(s) for s in ("K", "sigma", "d", "n", "eta", "t", "D"))
+    d, D = bounds.symbol("d"), bounds.symbol("D")
     mc = bounds.get("anchor_mc")
     assert mc.slope("K") == -1
     assert sp.simplify(mc.slope("sigma") - (-(d + 4))) == 0
@@ -206,7 +206,7 @@ def test_e_mag_identity_gaussian_model():
         sd = np.sqrt(alpha**2 + sigma**2)
         h = 1e-4
 
-        def score(mean, yy):
+        def score(mean, yy, sd=sd, h=h):
             return (stats.norm.logpdf(yy + h, mean, sd) - stats.norm.logpdf(yy - h, mean, sd)) / (2 * h)
 
         fisher = np.mean((score(alpha * a, y) - score(alpha * b, y)) ** 2)
@@ -273,9 +273,11 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="limit must be"):
         mc.asymptotic_slope("K", "sideways")
     with pytest.raises(ValueError, match="claim"):
-        bounds.Bound("x", bounds.symbol("n"), "src", "guess", "w2")
+        bounds.Bound(name="x", expr=bounds.symbol("n"), source="src", claim="guess", quantity="w2")
     with pytest.raises(ValueError, match="outside bounds.SYMBOLS"):
-        bounds.Bound("x", sp.Symbol("zeta"), "src", "rate", "w2")
+        bounds.Bound(name="x", expr=sp.Symbol("zeta"), source="src", claim="rate", quantity="w2")
+    with pytest.raises(TypeError):  # keyword-only: six positional strings are easy to swap
+        bounds.Bound("x", bounds.symbol("n"), "src", "rate", "w2")  # type: ignore[misc]
     with pytest.raises(ValueError, match="t must lie"):
         bounds.e_mag(1.2, 1.0)
     with pytest.raises(ValueError, match="fisher"):
@@ -326,3 +328,48 @@ def test_upper_bounds_are_bounds():
     """MAGT Corollary 2 and CharGen's rate are upper bounds ("<~"), judged as bounds."""
     for name in ("magt_corollary2", "chargen_rate", "chargen_rate_ambient"):
         assert bounds.get(name).claim == "bound"
+
+
+# ---------------------------------------------------------------------------------------------
+# Package layout: one small module per paper, one registry
+# ---------------------------------------------------------------------------------------------
+#: registry order (iteration order of BOUNDS): module, paper key every source starts with
+PAPER_MODULES = [("_magt", "MAGT_BOUNDS", ("MAGT",)),
+                 ("_rates", "RATE_BOUNDS", ("Fournier-Guillin", "docs/conventions.md")),
+                 ("_chargen", "CHARGEN_BOUNDS", ("CharGen",)),
+                 ("_cdc", "CDC_BOUNDS", ("CdC",))]
+
+
+def test_registry_is_the_paper_modules_in_order():
+    import importlib
+
+    order = []
+    for module, attr, keys in PAPER_MODULES:
+        group = getattr(importlib.import_module(f"magt_theory.bounds.{module}"), attr)
+        assert group, module
+        for b in group:
+            assert b.source.startswith(keys), (module, b.name, b.source)
+            assert bounds.get(b.name) is b
+        order += [b.name for b in group]
+    assert order == list(bounds.BOUNDS)
+    assert len(set(order)) == len(order)
+
+
+def test_registry_rejects_a_name_registered_twice():
+    from magt_theory.bounds import _registry
+
+    b = bounds.get("ess")
+    with pytest.raises(ValueError, match="'ess' is registered twice"):
+        _registry._build((b,), (bounds.get("anchor_mc"), b))
+
+
+def test_public_names_and_module_sizes():
+    import pathlib
+
+    for name in bounds.__all__ + ["C_PB"]:
+        assert getattr(bounds, name) is not None, name
+    files = sorted(pathlib.Path(bounds.__file__).parent.glob("*.py"))
+    assert len(files) >= 6
+    for f in files:
+        n_lines = len(f.read_text().splitlines())
+        assert n_lines <= 300, f"{f.name} has {n_lines} lines"
