@@ -324,6 +324,34 @@ def test_range_slope_rejects_bad_input():
         pytest.approx((1.0, 1.0, 1.0))
 
 
+
+def test_range_slope_when_a_shifting_symbol_is_singular_at_1():
+    """Symbols the slope does not depend on take their ``at`` value; 1 must not be a pole.
+
+    ``magt_pullback = c sqrt(J / (1 - t))`` swept in J, ``anchor_mc_vp`` swept in K (both with
+    ``t = 1`` a pole) and ``magt_corollary2`` swept in sigma (``log^5 n = 0`` at ``n = 1``).
+    """
+    js = [0.01, 0.1, 1.0]
+    assert bounds.get("magt_pullback").range_slope("J", js, at={"t": 0.3}) == \
+        pytest.approx((0.5, 0.5, 0.5), rel=1e-12)
+    assert bounds.get("anchor_mc_vp").range_slope("K", [16.0, 256.0], at={"t": 0.3}) == \
+        pytest.approx((-1.0, -1.0, -1.0), rel=1e-12)
+    with pytest.raises(ValueError, match=r"singular with \['t'\] set to 1"):
+        bounds.get("magt_pullback").range_slope("J", js)
+    # the sigma factor c1 + c2 sigma^-(eta+2), by an independent OLS fit of its log
+    sig = np.array([0.05, 0.1, 0.2, 0.4])
+    eta, c1, c2 = 2.0, 1.0, 0.01
+    expect = stats.linregress(np.log(sig), np.log(c1 + c2 * sig ** (-(eta + 2)))).slope
+    cor = bounds.get("magt_corollary2")
+    sec, _, _ = cor.range_slope("sigma", sig, at={"eta": eta, "c1": c1, "c2": c2, "n": 1e3})
+    assert sec == pytest.approx(expect, rel=1e-12)
+    sec2, _, _ = cor.range_slope("sigma", sig, at={"eta": eta, "c1": c1, "c2": c2, "n": 1e5,
+                                                   "d": 3})
+    assert sec2 == pytest.approx(expect, rel=1e-12)  # n and d only shift log B
+    with pytest.raises(ValueError, match=r"singular with \['n'\] set to 1"):
+        cor.range_slope("sigma", sig, at={"eta": eta, "c1": c1, "c2": c2})
+
+
 def test_upper_bounds_are_bounds():
     """MAGT Corollary 2 and CharGen's rate are upper bounds ("<~"), judged as bounds."""
     for name in ("magt_corollary2", "chargen_rate", "chargen_rate_ambient"):

@@ -25,6 +25,8 @@ from ._symbols import (
     symbol,
 )
 
+_SINGULAR = (sp.zoo, sp.nan, sp.oo, -sp.oo)
+
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class Bound:
@@ -179,8 +181,10 @@ class Bound:
         asymptotic exponent (:meth:`asymptotic_slope`) describes only the limit.
 
         Symbols that the slope does not depend on (multiplicative constants ``C``, ``c1`` ...)
-        are set to 1: they shift ``log B`` by a constant and cannot change the slope. Every
-        symbol the slope depends on (besides ``var``) needs a value in ``at``.
+        take their value in ``at``, or 1: they shift ``log B`` by a constant and cannot change
+        the slope. Every symbol the slope depends on (besides ``var``) needs a value in ``at``,
+        and so does one at which 1 makes the bound singular (``t`` in ``1/(1-t)``, ``n`` in
+        ``log^5 n`` when another variable is swept).
 
         Parameters
         ----------
@@ -213,9 +217,17 @@ class Bound:
         if v not in self.expr.free_symbols:
             return 0.0, 0.0, 0.0
         subs = {sym: sp.nsimplify(float(vals[sym])) for sym in needed}
-        subs.update({sym: sp.S.One for sym in self.expr.free_symbols
-                     if sym is not v and sym not in needed})
-        logb = sp.lambdify((v,), sp.log(self.expr.subs(subs)), modules="numpy")
+        shift = sorted(self.expr.free_symbols - needed - {v}, key=lambda x: x.name)
+        subs.update({sym: sp.nsimplify(float(vals[sym])) if sym in vals else sp.S.One
+                     for sym in shift})
+        log_expr = sp.log(self.expr.subs(subs))
+        if log_expr.has(*_SINGULAR):  # e.g. t = 1 in 1/(1-t), n = 1 in log^5 n
+            at1 = [sym for sym in shift if sym not in vals]
+            poles = [sym.name for sym in at1 if sp.log(self.expr.subs(sym, 1)).has(*_SINGULAR)]
+            raise ValueError(f"{self.name}: the bound is singular with "
+                             f"{poles or [sym.name for sym in at1]} set to 1; give a value "
+                             f"inside the domain with at=")
+        logb = sp.lambdify((v,), log_expr, modules="numpy")
         loc = sp.lambdify((v,), s.subs(subs), modules="numpy")
         with np.errstate(all="ignore"):
             ly = np.broadcast_to(np.asarray(logb(xa), dtype=np.float64), xa.shape)
