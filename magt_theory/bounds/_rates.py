@@ -44,7 +44,7 @@ RATE_BOUNDS: tuple[Bound, ...] = (
     Bound(
         name="smoothing_bias",
         expr=sigma * sp.sqrt(D),
-        source="docs/conventions.md §7 (Gaussian coupling)",
+        source="docs/conventions.md §6 (Gaussian coupling)",
         claim="bound",
         quantity="w2",
         description="W2(mu, mu * N(0, sigma^2 I_D)) <= sigma sqrt(D).",
