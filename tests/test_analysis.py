@@ -364,3 +364,17 @@ def test_verdict_rows_errors_and_grouping():
     zero.loc[zero.index[0], "value"] = 0.0
     with pytest.raises(ValueError, match="y must be > 0"):
         verdict_rows(zero, [spec], n_boot=200)
+
+
+def test_package_reexports_the_names_of_the_former_module():
+    """``analysis`` is a package of private modules; the names the rest of the code imports are
+    re-exported from it and are the objects its private modules define."""
+    from magt_theory.analysis import _fit, _spec, _table, _verdict
+
+    where = {_fit: ["FitResult", "fit_slope", "t_interval", "RateFit", "MIN_CLUSTERS"],
+             _verdict: ["verdict", "VERDICTS", "ERROR_DIRECTIONS"],
+             _spec: ["VerdictSpec"], _table: ["verdict_rows", "VERDICT_COLUMNS"]}
+    for module, names in where.items():
+        for name in names:
+            assert getattr(analysis, name) is getattr(module, name), name
+            assert name in analysis.__all__, name

@@ -369,3 +369,20 @@ def test_wasserstein_bad_samples():
         wasserstein(xn, y)
     with pytest.raises(ValueError, match="at least one"):
         wasserstein(np.zeros((0, 3)), y)
+
+
+def test_package_reexports_the_names_of_the_former_module():
+    """``metrics`` is a package of private modules; the names the rest of the code imports are
+    re-exported from it (``wasserstein_to_law`` and ``LawDistance`` from ``law_distance``)."""
+    from magt_theory import law_distance, metrics
+    from magt_theory.metrics import _exact, _geometry, _uncertainty, _wasserstein
+
+    where = {_wasserstein: ["wasserstein", "gaussian_w2"],
+             _exact: ["ASSIGNMENT_MAX_N", "DEFAULT_MAX_DENSE_BYTES", "DENSE_BYTES_PER_PAIR"],
+             _uncertainty: ["NoiseFloor", "noise_floor", "BootstrapCI", "bootstrap_ci"],
+             _geometry: ["off_manifold_rate", "principal_angles", "sin_theta_max"],
+             law_distance: ["LawDistance", "wasserstein_to_law"]}
+    for module, names in where.items():
+        for name in names:
+            assert getattr(metrics, name) is getattr(module, name), name
+            assert name in metrics.__all__, name
