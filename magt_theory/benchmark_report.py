@@ -22,13 +22,13 @@ Reads only the aggregated tidy rows of :mod:`magt_theory.experiments.benchmark`
 dataset), MAGT and MAGT + DDIM refinement with 95% seed intervals, the W2 floor dashed, and
 under-trained points marked with a cross.
 
-Command line: ``python -m magt_theory.benchmark_report RESULTS.parquet [--out-dir DIR]
-[--figure STEM]`` (at least one of the two).
+Command line: ``magt-theory benchmark-report RESULTS.parquet [--out-dir DIR] [--figure STEM]
+[--reference METHOD]`` (at least one of the first two), or ``magt-theory benchmark-report
+SENSITIVITY.parquet --sensitivity STEM`` (:mod:`magt_theory.cli._benchmark`).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -40,8 +40,8 @@ from .experiments.benchmark import DATASETS, METHODS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["summary_table", "time_ratios", "to_markdown", "scatter_grid", "sensitivity_figure",
-           "write_report", "main"]
+__all__ = ["scatter_grid", "sensitivity_figure", "summary_table", "time_ratios", "to_markdown",
+           "write_report", "write_sensitivity_figure"]
 
 _STATS = ("w2", "w2_sq", "w2_rel", "off_manifold_rate", "seconds_per_1e4", "seconds_train")
 
@@ -353,26 +353,14 @@ def write_report(df: pd.DataFrame, out_dir=None, figure_stem=None,
     return paths
 
 
-def main(argv=None) -> int:
-    """``python -m magt_theory.benchmark_report RESULTS [--out-dir DIR] [--figure STEM]``."""
-    ap = argparse.ArgumentParser(prog="python -m magt_theory.benchmark_report",
-                                 description="benchmark table (CSV + Markdown) and scatter grid")
-    ap.add_argument("results", help="aggregated benchmark rows (.parquet)")
-    ap.add_argument("--out-dir", default=None, help="directory of benchmark_table.{csv,md}")
-    ap.add_argument("--figure", default=None, help="stem of the scatter grid (.pdf and .png)")
-    ap.add_argument("--reference", default="magt", help="method of the time ratios")
-    ap.add_argument("--sensitivity", default=None,
-                    help="RESULTS are the sensitivity experiment's: write its figure to this stem")
-    args = ap.parse_args(argv)
-    df = pd.read_parquet(args.results)
-    if args.sensitivity is not None:
-        _save(sensitivity_figure(df), args.sensitivity)
-        return 0
-    paths = write_report(df, args.out_dir, args.figure, args.reference)
-    if "md" in paths:
-        print(Path(paths["md"]).read_text())
-    return 0
+def write_sensitivity_figure(df: pd.DataFrame, stem) -> dict:
+    """Write :func:`sensitivity_figure` of ``df`` to ``<stem>.pdf`` and ``<stem>.png`` (atomic).
+
+    Returns a dict ``{"pdf": path, "png": path}``.
+    """
+    return _save(sensitivity_figure(df), stem)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    raise SystemExit("python -m magt_theory.benchmark_report is now the subcommand "
+                     "`magt-theory benchmark-report` (python -m magt_theory benchmark-report)")

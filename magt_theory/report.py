@@ -155,27 +155,14 @@ def write_provenance(verdicts_csv, config: str, cwd=None) -> Path:
     return out
 
 
-def _args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("verdicts", help="verdicts.csv (e.g. results/default/verdicts.csv)")
-    p.add_argument("--readme", default="README.md", help="README to update (default README.md)")
-    p.add_argument("--check", action="store_true",
-                   help="do not write; exit 1 when the README's table differs from the file")
-
-
 def cmd_readme_table(args: argparse.Namespace) -> int:
-    """``readme-table``: regenerate or check the README's verdict table."""
+    """``readme-table``: regenerate or check the README's verdict table.
+
+    ``args`` holds ``verdicts``, ``readme`` and ``check`` (parsed by :mod:`magt_theory.cli`).
+    """
     ok = update_readme(args.verdicts, args.readme, check=args.check)
     if args.check and not ok:
         print(f"{args.readme}: verdict table differs from {args.verdicts}; run "
               f"`magt-theory readme-table {args.verdicts}`")
         return 1
     return 0
-
-
-def register() -> None:
-    """Register the ``readme-table`` subcommand with :mod:`magt_theory.cli`."""
-    from .cli import COMMANDS, command
-
-    if "readme-table" not in COMMANDS:
-        command("readme-table", "regenerate the README's verdict table from verdicts.csv",
-                _args)(cmd_readme_table)

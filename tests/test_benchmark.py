@@ -20,7 +20,7 @@ import torch
 from scipy import stats
 
 from magt_theory import benchmark_report as br
-from magt_theory import claims, experiments, workflow
+from magt_theory import claims, cli, experiments, workflow
 from magt_theory.experiments import benchmark as bm
 
 torch.set_num_threads(1)
@@ -176,7 +176,8 @@ def test_write_report_and_scatter_grid(tmp_path):
         br.scatter_grid(df[~df["quantity"].str.startswith("sample")])
     with pytest.raises(ValueError, match="column"):
         br.summary_table(df.drop(columns="method"))
-    rc = br.main([str(_to_parquet(df, tmp_path)), "--out-dir", str(tmp_path / "cli")])
+    rc = cli.main(["benchmark-report", str(_to_parquet(df, tmp_path)),
+                   "--out-dir", str(tmp_path / "cli")])
     assert rc == 0 and (tmp_path / "cli" / "benchmark_table.md").exists()
 
 
@@ -462,7 +463,8 @@ def test_sensitivity_rows_and_figure(tmp_path):
     assert len(fig.axes) == 3  # (n, K, t) x one dataset
     path = tmp_path / "sens.parquet"
     df.to_parquet(path)
-    assert br.main([str(path), "--sensitivity", str(tmp_path / "fig" / "sens")]) == 0
+    assert cli.main(["benchmark-report", str(path), "--sensitivity",
+                     str(tmp_path / "fig" / "sens")]) == 0
     assert (tmp_path / "fig" / "sens.png").exists()
     with pytest.raises(ValueError, match="level"):
         experiments.run("sensitivity", dict(SENS, axis="t", level=3))

@@ -2,7 +2,8 @@
 # figure. The benchmark jobs
 # themselves (one per dataset x method x seed) and their aggregate are the generic sweep of
 # sweeps.smk; this file only adds what a sweep cannot express. Absent (no rules, no targets)
-# when the config has no `benchmark` experiment. Science: magt_theory.benchmark_report.
+# when the config has no `benchmark` experiment. Science: magt_theory.benchmark_report
+# (command line: `magt-theory benchmark-report`, magt_theory.cli._benchmark).
 
 if "benchmark" in EXPS:
     BENCHMARK_TARGETS = [
@@ -26,7 +27,7 @@ if "benchmark" in EXPS:
         log:
             "results/{cfg}/logs/benchmark_table.log",
         shell:
-            "{PY} -m magt_theory.benchmark_report {input} --out-dir results/{wildcards.cfg} "
+            "{PY} -m magt_theory benchmark-report {input} --out-dir results/{wildcards.cfg} "
             "> {log} 2>&1"
 
     rule benchmark_scatter:
@@ -38,7 +39,7 @@ if "benchmark" in EXPS:
         log:
             "results/{cfg}/logs/benchmark_scatter.log",
         shell:
-            "MPLBACKEND=Agg {PY} -m magt_theory.benchmark_report {input} "
+            "MPLBACKEND=Agg {PY} -m magt_theory benchmark-report {input} "
             "--figure paper_figures/{wildcards.cfg}/benchmark_scatter > {log} 2>&1"
 
 # MAGT's sensitivity figure (W2 vs n, K, t on the six datasets): jobs and aggregate are the
@@ -59,5 +60,5 @@ if "sensitivity" in EXPS:
         log:
             "results/{cfg}/logs/benchmark_sensitivity.log",
         shell:
-            "MPLBACKEND=Agg {PY} -m magt_theory.benchmark_report {input} "
+            "MPLBACKEND=Agg {PY} -m magt_theory benchmark-report {input} "
             "--sensitivity paper_figures/{wildcards.cfg}/benchmark_sensitivity > {log} 2>&1"

@@ -1,19 +1,8 @@
-"""The ``magt-theory`` command line (thin: every subcommand calls the library).
+"""``magt-theory train``: train MAGT on samples of a known manifold.
 
-Subcommands live in a registry: write ``configure(parser)`` and ``run(args) -> int`` and
-register them with :func:`command`::
-
-    def _my_args(p):
-        p.add_argument("--foo", type=int, default=1)
-
-    @command("mything", "one-line help", _my_args)
-    def cmd_mything(args) -> int:
-        ...
-        return 0
-
-``magt-theory list [manifolds]`` prints names (add other listable kinds to :data:`LISTABLE`);
-``magt-theory train ...`` trains MAGT on samples of a known manifold and writes the model and a
-tidy metrics table.
+Writes ``model.pt`` (:meth:`magt_theory.models.MAGT.save`), the training history and a tidy
+metrics table (``w2``, its noise floor, the off-manifold rate and timings) in ``--out``. The
+``--seed`` seeds the data, the model, the evaluation and the manifold's random embedding.
 """
 
 from __future__ import annotations
@@ -21,70 +10,12 @@ from __future__ import annotations
 import argparse
 import ast
 import logging
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-
-__all__ = ["COMMANDS", "LISTABLE", "build_parser", "command", "main"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Command:
-    """One subcommand: its name, help line, argument setup and implementation."""
-
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-#: subcommand name -> Command, in registration order
-COMMANDS: dict[str, Command] = {}
-
-
-def command(
-    name: str, help: str, configure: Callable[[argparse.ArgumentParser], None] | None = None
-):
-    """Decorator registering ``run(args) -> int`` as subcommand ``name``."""
-
-    def deco(run):
-        if name in COMMANDS:
-            raise ValueError(f"subcommand {name!r} is registered twice")
-        COMMANDS[name] = Command(name, help, configure or (lambda p: None), run)
-        return run
-
-    return deco
-
-
-def _manifold_names():
-    from . import manifolds
-
-    return manifolds.names()
-
-
-#: what ``magt-theory list WHAT`` can print: name -> callable returning names
-LISTABLE: dict[str, Callable[[], list[str]]] = {"manifolds": _manifold_names}
-
-
-# ------------------------------------------------------------------------------------ list
-def _list_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "what", nargs="?", default="manifolds", choices=sorted(LISTABLE), help="what to list"
-    )
-
-
-@command("list", "list the registered manifolds (one name per line)", _list_args)
-def cmd_list(args: argparse.Namespace) -> int:
-    for name in LISTABLE[args.what]():
-        print(name)
-    return 0
-
-
-# ----------------------------------------------------------------------------------- train
 def _param(text: str):
     """``key=value`` with a Python-literal value (strings stay strings)."""
     if "=" not in text:
@@ -158,17 +89,15 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-@command(
-    "train", "train MAGT on samples of a known manifold; write model.pt and metrics", _train_args
-)
 def cmd_train(args: argparse.Namespace) -> int:
+    """``train``: fit MAGT on ``--n`` samples of ``--manifold``; write the model and metrics."""
     import numpy as np
     import pandas as pd
     import torch
 
-    from . import manifolds, metrics
-    from .models import MAGT, MAGTConfig
-    from .workflow import atomic_write
+    from .. import manifolds, metrics
+    from ..models import MAGT, MAGTConfig
+    from ..workflow import atomic_write
 
     if args.manifold not in manifolds.names():
         raise ValueError(f"--manifold must be one of {manifolds.names()}; got {args.manifold!r}")
@@ -297,77 +226,9 @@ def _check_device(torch, device: str) -> None:
             raise ValueError(f"--device {device}: MPS is not available; use --device cpu")
 
 
-# ------------------------------------------------------------------------------------ main
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with one subparser per registered :data:`COMMANDS` entry."""
-    from . import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="magt-theory",
-        description="Numerical checks of the theory of manifold-aligned generative transport.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for cmd in COMMANDS.values():
-        sp = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
-        cmd.configure(sp)
-        sp.set_defaults(_run=cmd.run)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``magt-theory`` console script; returns the exit status.
-
-    Invalid arguments (``ValueError``/``TypeError`` from the library's checks) are reported as
-    ``magt-theory <command>: error: ...`` with exit status 2, without a traceback; so are file
-    system errors (``OSError``: a missing input, a read-only output directory) with status 1 and
-    an interrupt (Ctrl-C) with status 130. ``-vv`` re-raises for the full traceback.
-    """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "_run", None) is None:
-        parser.print_help()
-        return 2
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", stream=sys.stderr
-    )
-    try:
-        return int(args._run(args) or 0)
-    except (ValueError, TypeError) as exc:
-        if args.verbose >= 2:
-            raise
-        print(f"magt-theory {args.command}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        if args.verbose >= 2:
-            raise
-        print(f"magt-theory {args.command}: error: {_one_line(exc)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"magt-theory {args.command}: interrupted", file=sys.stderr)
-        return 130
-
-
-def _one_line(exc: BaseException) -> str:
-    """The exception's message on one line (multi-line messages joined with '; ')."""
-    text = str(exc) or type(exc).__name__
-    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    # ``python -m magt_theory.cli``: run the package module, where every subcommand below
-    # registers itself (this __main__ copy would otherwise hold a second, partial registry)
-    from magt_theory.cli import main as _main
-
-    sys.exit(_main())
-
-
-from . import _cli_workflow  # noqa: E402,F401  (registers the workflow subcommands)
-from . import report as _report  # noqa: E402
-
-_report.register()  # readme-table
-
+def register(command) -> None:
+    """Register ``train`` through the registry's ``command(name, help, configure)`` decorator."""
+    command(
+        "train", "train MAGT on samples of a known manifold; write model.pt and metrics",
+        _train_args,
+    )(cmd_train)

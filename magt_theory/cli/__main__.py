@@ -1,0 +1,7 @@
+"""``python -m magt_theory.cli`` runs the ``magt-theory`` command line."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
