@@ -18,15 +18,8 @@ from .._protocol import GenerativeModel
 from .._step import optimizer_step
 from ..mlp import resolve_dtype
 from ._config import ProximalFlowConfig
-from ._flow import (
-    euler_flow,
-    hj_residual,
-    hj_residual_discrete,
-    kinetic_energy,
-    max_speed,
-    step_size_invariance,
-    straightness,
-)
+from ._flow import (euler_flow, hj_residual, hj_residual_discrete, kinetic_energy, max_speed,
+                    step_size_invariance, straightness)
 from ._networks import _Critic, _Potential, dv_divergence, one_sided_gradient_penalty
 
 log = logging.getLogger(__name__)
