@@ -35,7 +35,7 @@ def verdict(
     max_ci_width: float | None = None,
     var: str = "x",
 ) -> tuple[str, bool, str]:
-    """Compare a fitted slope with a predicted one (the decision table of the module docstring).
+    """Compare a fitted slope with a predicted one (decision table: :mod:`magt_theory.analysis`).
 
     With ``[lo, hi]`` the CI, ``p`` the predicted slope and ``b`` the band, the claim allows
     the slopes ``A``: ``[p - b, p + b]`` for a rate, ``(-oo, p + b]`` for a bound as

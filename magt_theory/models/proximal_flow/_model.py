@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class ProximalFlow(GenerativeModel):
-    """W1⊕W2 proximal flow generator [W1W2] (see the module docstring).
+    """W1⊕W2 proximal flow generator [W1W2] (see :mod:`magt_theory.models.proximal_flow`).
 
     Attributes (after ``fit``)
     --------------------------
