@@ -347,3 +347,27 @@ def test_required_names_registered():
     }  # fmt: skip
     missing = required - set(NAMES)
     assert not missing, f"unregistered manifolds: {sorted(missing)}"
+
+
+def test_split_modules_keep_their_names():
+    """``spheres`` and ``_quadrature`` were split into private modules: every name they exported
+    is still importable from them, it is the object defined in its new module, and each
+    registered class is the one ``spheres`` (or its module) exports."""
+    import importlib
+    import pathlib
+
+    from magt_theory.manifolds import _quadrature, _registry, spheres
+
+    for mod in (spheres, _quadrature):
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            home = importlib.import_module(obj.__module__)
+            assert getattr(home, name) is obj, (mod.__name__, name)
+    assert spheres._ratio_over_kappa is importlib.import_module(
+        "magt_theory.manifolds._vmf")._ratio_over_kappa
+    for cls in (spheres.Sphere, spheres.Circle, spheres.VMFMixture, spheres.FlatTorus):
+        assert _registry._REGISTRY[cls.name] is cls
+    pkg = pathlib.Path(spheres.__file__).parent
+    for f in sorted(pkg.glob("*.py")):
+        n = len(f.read_text().splitlines())
+        assert n <= 500, f"manifolds/{f.name} has {n} lines"

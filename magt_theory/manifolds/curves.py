@@ -28,8 +28,10 @@ import numpy as np
 from .. import _xp
 from .._validation import check_positive
 from ._base import Manifold, Posterior
-from ._quadrature import CurveQuadrature, CurveSpec, curve_reach, von_mises_moments
+from ._quadrature import CurveQuadrature, CurveSpec
+from ._reach import curve_reach
 from ._registry import register
+from ._vmf import von_mises_moments
 
 __all__ = ["Helix3D", "Spiral2D", "Rings2D", "Moons2D"]
 

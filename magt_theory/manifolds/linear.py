@@ -9,13 +9,12 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import scipy.special as sc
 
 from .. import _xp
 from .._validation import as_points, check_int, check_positive
 from ._base import Manifold, Posterior
-from ._quadrature import truncnorm_edge_moments
 from ._registry import register
+from ._truncnorm import truncnorm_edge_moments
 
 __all__ = ["GaussianSubspace", "Checker2D", "truncnorm_moments"]
 
@@ -148,7 +147,7 @@ def truncnorm_moments(a, b):
         E = \\frac{\\varphi(a) - \\varphi(b)}{Z},\\quad
         \\mathrm{Var} = 1 + \\frac{a\\varphi(a) - b\\varphi(b)}{Z} - E^2.
 
-    Mills-ratio form without cancellation (:func:`._quadrature.truncnorm_edge_moments`), accurate
+    Mills-ratio form without cancellation (:func:`._truncnorm.truncnorm_edge_moments`), accurate
     for ``|a|, |b|`` up to ~``1e150``; the mean is ``edge + offset`` (exact to rounding of the
     edge).
 

@@ -35,13 +35,10 @@ import numpy as np
 from .. import _xp
 from .._validation import check_positive
 from ._base import Manifold, Posterior
-from ._quadrature import (
-    CurveQuadrature,
-    CurveSpec,
-    box_gaussian_moments,
-    von_mises_moments,
-)
+from ._quadrature import CurveQuadrature, CurveSpec
 from ._registry import register
+from ._truncnorm import box_gaussian_moments
+from ._vmf import von_mises_moments
 from .curves import _check_spiral, _spiral_reach, _spiral_spec
 
 __all__ = ["SwissRoll", "Torus3D"]
