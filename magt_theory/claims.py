@@ -2,7 +2,7 @@
 
 Kinds of rows, all decided by :func:`magt_theory.analysis.verdict` or named as something else:
 
-- **slopes** (:data:`SLOPE_CLAIMS`): a log-log slope fitted with a CI, compared with the slope
+- **slopes** (the ``dict`` entries of each experiment's ``SPEC.claims``): a log-log slope fitted with a CI, compared with the slope
   derived symbolically from a bound of :mod:`magt_theory.bounds` (for a bound: its own slope
   over the fitted points, log factors included) by :func:`magt_theory.analysis.verdict_rows`;
 - **contrasts and shapes** (score vs denoiser injection, the spectral gap at ``d``, an interior
@@ -18,115 +18,25 @@ module and shows turning the row ``inconsistent``. Each claim states one band wi
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 
-from . import analysis
+from . import analysis, experiments
 
-__all__ = ["SLOPE_CLAIMS", "verdicts"]
-
-#: slope claims per experiment, as :class:`magt_theory.analysis.VerdictSpec` keyword sets
-#: (``experiment`` is the key; ``seed`` is always averaged within a (swept value, seed) cell).
-#: One entry per claim; ``control`` names the negative control shown failing it (no control:
-#: the rows are diagnostics).
-SLOPE_CLAIMS: dict[str, list[dict]] = {
-    "anchor_error": [
-        # Lemma 1: MSE <~ 1/K at every level (a bound as K -> oo; fit per t and proposal).
-        # Band 0.1: the O(1/K^2) SNIS bias term bends a 64..4096 fit by up to ~0.1 at small ESS.
-        dict(quantity="anchor_mse", swept="K", bound="anchor_mc", group_by=("t", "proposal"),
-             band=0.1, control="fixed_anchors"),
-        # derived: ESS ~ K sigma^d (fit across levels at each K). Only K >= 1024: the law needs
-        # K sigma^d >> 1 (at K = 64 the ESS saturates at K for the largest sigma). Band 0.15:
-        # the weight second-moment ratio carries a curvature factor (1 + O(sigma)) over
-        # sigma in [0.05, 0.55].
-        dict(quantity="ess", swept="sigma", bound="ess", group_by=("K", "proposal"), band=0.15,
-             filter={"K": [1024, 4096]}, control="frozen_sigma"),
-        # Lemma 1: MSE <~ sigma^-(d+4) as sigma -> 0. No control can make a measurement blow up
-        # faster than sigma^-(d+4) short of fabricating one: a diagnostic (the slope says how
-        # loose the lemma is).
-        dict(quantity="anchor_mse", swept="sigma", bound="anchor_mc", group_by=("K", "proposal"),
-             band=0.2),
-    ],
-    "pullback": [
-        # Theorem 1: W2 / sqrt(E_MAG) <= C_PB(t) = O(1/t) as t -> 0, per perturbation family
-        # (ratio eps-free in linear response: averaged over eps). Band 0.1: the 1/(1-t) factor
-        # and the anchor noise of J bend a t in [0.01, 0.3] fit by less than 0.1.
-        dict(quantity="ratio_w2_sqrt_emag", swept="t", bound="magt_pullback_ratio",
-             filter={"direction": "tangent"}, average_over=("eps",), band=0.1,
-             control="fisher_denoiser"),
-        # the normal and mixed families: the denoiser-units control only shifts their slope to
-        # about -1, the edge of what the bound allows, so no control is shown failing them:
-        # diagnostics (their slope says how far from the 1/t growth they are)
-        dict(quantity="ratio_w2_sqrt_emag", swept="t", bound="magt_pullback_ratio",
-             filter={"direction": ["normal", "mixed"]}, group_by=("direction",),
-             average_over=("eps",), band=0.1),
-        # C_PB(t) estimated as the largest ratio over the families (same band and control)
-        dict(quantity="c_pb", swept="t", bound="magt_pullback_ratio", average_over=("eps",),
-             band=0.1, control="fisher_denoiser", error_direction=""),
-        # eps-linearity: W2 ~ eps and J ~ eps^2 per family (t values are independent
-        # replicates). Bands: 0.05 for W2 (second-order terms are eps^2/eps = 0.1 relative at
-        # the largest eps, a slope bias below 0.05); 0.1 for J (anchor noise left after the
-        # common-random-number correction).
-        dict(quantity="w2", swept="eps", bound="pullback_w2_eps", group_by=("direction",),
-             average_over=("t", "sigma", "alpha"), band=0.05, control="independent_latents"),
-        dict(quantity="fisher_J", swept="eps", bound="pullback_fisher_eps",
-             filter={"direction": "tangent"}, average_over=("t", "sigma", "alpha"), band=0.1,
-             control="no_crn"),
-        # (normal and mixed: J is large there, the anchor floor of no_crn does not show, and
-        # no other control is shown failing them: diagnostics)
-        dict(quantity="fisher_J", swept="eps", bound="pullback_fisher_eps",
-             filter={"direction": ["normal", "mixed"]}, group_by=("direction",),
-             average_over=("t", "sigma", "alpha"), band=0.1),
-    ],
-    # sample_size, ambient_dim, memorisation: see rate_rows, ambient_slope_rows and
-    # memorisation_rows (the excess over the n = infinity control is not a raw quantity)
-    "alignment": [
-        # CdC (derived): gap ~ log(sigma_T/sigma_min), i.e. s_d/s_{d+1} ~ sigma_min^-1. Band
-        # 0.1: the O(1) tangent stretch varies slowly with sigma_min (finite-step DDIM).
-        # (sin theta ~ sigma_min: see tangent_alignment_rows, which sets aside exact zeros)
-        dict(quantity="singular_value_ratio", swept="sigma_min", variable="sigma",
-             bound="cdc_gap_ratio", band=0.1, control="score_scale"),
-    ],
-    "robustness": [
-        # CdC (derived, linear response): score errors change the distance to M like
-        # eps sigma_min; denoiser errors (the CdC negative control) are not compressed (the
-        # bound's own slope -sigma_min/sigma_T ~ 0). Band 0.15: the median over 128 samples of
-        # a curved manifold (chord terms ~ kappa |P_T dx|^2) at the largest eps.
-        dict(quantity="abs_delta_distance", swept="sigma_min", variable="sigma",
-             bound="cdc_score_injection", filter={"site": "score"}, group_by=("eps",),
-             band=0.15, control="swap_sites"),
-        dict(quantity="abs_delta_distance", swept="sigma_min", variable="sigma",
-             bound="cdc_denoiser_injection", filter={"site": "denoiser"}, group_by=("eps",),
-             substitutions={"c": 1.0}, band=0.15, control="swap_sites"),
-    ],
-    "chargen_n": [
-        # CharGen W2 <~ n^{-1/(d+3)} log n (v5 intrinsic reading), an upper bound judged against
-        # its own slope over the fitted n (the log n factor included; asymptotic exponent in the
-        # note). The bound's own slope is about -0.1 over the swept n (d = 1: -1/4 + 1/log n),
-        # so only a W2 growing with n can fail it: control "shrinking_budget" (training steps
-        # ~ 1/n) is shown turning the w2_T row inconsistent (slope about +0.08 against an
-        # allowed <= 0.02). Band 0.1: the bound is an order-of-magnitude statement whose
-        # constants and log factor are not pinned down; 0.1 is the curvature of log(bound)
-        # over one decade of n (local slope -0.11 to -0.03 over n = 100..1600).
-        # w2 against mu_1 (floor: noise floor + horizon bias, which a fixed T cannot beat):
-        # every point lies within a factor 3 of that floor at the configured T, so the slope
-        # is not fitted and no control can be shown failing it: a diagnostic.
-        dict(quantity="w2", swept="n", bound="chargen_rate", floor_quantity="w2_floor",
-             band=0.1),
-        dict(quantity="w2_T", swept="n", bound="chargen_rate", floor_quantity="w2_noise_floor",
-             band=0.1, control="shrinking_budget"),
-    ],
-}
-
+__all__ = ["verdicts"]
 
 def _slope_rows(frames: dict, n_boot: int, seed: int) -> pd.DataFrame:
-    specs, parts = [], []
-    for exp, claims in SLOPE_CLAIMS.items():
-        if exp not in frames:
+    """The slope claims declared by the experiments (``SPEC.claims`` dicts) on their frames."""
+    parts = []
+    for spec in experiments.specs(frames):
+        claims = spec.slope_claims()
+        if not claims:
             continue
-        specs = [analysis.VerdictSpec(experiment=exp, **{
+        specs = [analysis.VerdictSpec(experiment=spec.name, **{
             **c, "average_over": ("seed",) + tuple(c.get("average_over", ()))}) for c in claims]
-        parts.append(analysis.verdict_rows(frames[exp], specs, n_boot=n_boot, seed=seed,
+        parts.append(analysis.verdict_rows(frames[spec.name], specs, n_boot=n_boot, seed=seed,
                                            on_missing="warn"))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
@@ -923,8 +833,31 @@ def memorisation_rows(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> li
     return out
 
 
+def _builder(name: str):
+    """The row builder ``name`` declared in an experiment's ``SPEC.claims``."""
+    if name in _BENCHMARK_BUILDERS:
+        from . import benchmark_claims
+
+        return getattr(benchmark_claims, name)
+    fn = globals().get(name)
+    if fn is None or not name.endswith("_rows"):
+        raise ValueError(f"claims: no row builder {name!r} (declared in an experiment's SPEC)")
+    return fn
+
+
+_BENCHMARK_BUILDERS = ("benchmark_rows", "sensitivity_rows")
+
+
+def sample_size_rows(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[dict]:
+    """:func:`rate_rows` of the ``sample_size`` experiment (MAGT Corollary 2)."""
+    return rate_rows(df, "sample_size", n_boot, seed)
+
+
 def verdicts(frames: dict[str, pd.DataFrame], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """The ``verdicts.csv`` table from the aggregated results of each experiment.
+
+    The rows come from the experiments' declarations, in registry order
+    (:func:`magt_theory.experiments.specs`): first every slope claim, then the row builders.
 
     Parameters
     ----------
@@ -934,31 +867,12 @@ def verdicts(frames: dict[str, pd.DataFrame], n_boot: int = 1000, seed: int = 0)
         Bootstrap resamples for each slope CI.
     """
     rows = []
-    if "pullback" in frames:
-        rows += lsi_inequality_rows(frames["pullback"])
-    if "sample_size" in frames:
-        rows += rate_rows(frames["sample_size"], "sample_size", n_boot, seed)
-    if "ambient_dim" in frames:
-        rows += ambient_slope_rows(frames["ambient_dim"], n_boot, seed)
-    if "memorisation" in frames:
-        rows += memorisation_rows(frames["memorisation"], n_boot, seed)
-    if "smoothing_level" in frames:
-        rows += interior_optimum_rows(frames["smoothing_level"])
-    if "alignment" in frames:
-        rows += tangent_alignment_rows(frames["alignment"], n_boot, seed)
-        rows += intrinsic_dim_rows(frames["alignment"])
-    if "robustness" in frames:
-        rows += injection_contrast_rows(frames["robustness"])
-    if "chargen_steps" in frames:
-        rows += chargen_euler_rows(frames["chargen_steps"], n_boot, seed)
-    if "w1w2_checks" in frames:
-        rows += w1w2_rows(frames["w1w2_checks"])
-    if "equal_time" in frames:
-        rows += equal_time_rows(frames["equal_time"])
-    if "benchmark" in frames or "sensitivity" in frames:  # MAGT §5 claims per dataset
-        from . import benchmark_claims
-
-        rows += benchmark_claims.rows(frames, n_boot, seed).to_dict("records")
+    for spec in experiments.specs(frames):
+        for name in spec.row_builders():
+            builder = _builder(name)
+            kw = {k: v for k, v in (("n_boot", n_boot), ("seed", seed))
+                  if k in inspect.signature(builder).parameters}
+            rows += builder(frames[spec.name], **kw)
     table = pd.concat([_slope_rows(frames, n_boot, seed), pd.DataFrame(rows)], ignore_index=True)
     table = table.reindex(columns=analysis.VERDICT_COLUMNS)
     for col in ("direction", "control"):

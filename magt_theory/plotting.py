@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import analysis  # noqa: E402
+from . import experiments as _exps  # noqa: E402
 from ._io import atomic_savefig  # noqa: E402
 
 __all__ = ["FIGURES", "render", "names"]
@@ -453,28 +454,14 @@ def fig_chargen_n(df):
     return g.figure
 
 
-FIGURES = {
-    "anchor_mse_vs_K": ("anchor_error", fig_anchor_mse_vs_K),
-    "ess_vs_sigma": ("anchor_error", fig_ess_vs_sigma),
-    "anchor_mse_vs_sigma": ("anchor_error", fig_anchor_mse_vs_sigma),
-    "pullback_ratio": ("pullback", fig_pullback),
-    "sample_size": ("sample_size", fig_sample_size),
-    "smoothing_level": ("smoothing_level", fig_smoothing_level),
-    "ambient_dim": ("ambient_dim", fig_ambient_dim),
-    "memorisation": ("memorisation", fig_memorisation),
-    "alignment_gap": ("alignment", fig_alignment_gap),
-    "alignment_sin_theta": ("alignment", fig_alignment_sin_theta),
-    "alignment_spectra": ("alignment", fig_alignment_spectra),
-    "robustness_ratio": ("robustness", fig_robustness),
-    "magt_alignment": ("magt_alignment", fig_magt_alignment),
-    "chargen_euler_vs_K": ("chargen_steps", fig_chargen_euler),
-    "chargen_vs_n": ("chargen_n", fig_chargen_n),
-}
+#: figure name -> (experiment, drawing function), from the experiments' declarations
+#: (``SPEC.figures``)
+FIGURES = {fig: (exp, globals()[fn]) for fig, (exp, fn) in _exps.figures().items()}
 
 
 def names(experiments=None) -> list[str]:
     """Figure names, optionally only those whose experiment is in ``experiments``."""
-    return [k for k, (e, _) in FIGURES.items() if experiments is None or e in experiments]
+    return list(_exps.figures(experiments))
 
 
 def render(name: str, df: pd.DataFrame, out_stem: str | os.PathLike) -> list[Path]:

@@ -79,12 +79,12 @@ def load_config(config: dict | str | os.PathLike, schema: str | os.PathLike) -> 
         for section in ("grid", "fixed"):
             for key, value in spec.get(section, {}).items():
                 _check_finite(value, f"experiments.{name}.{section}.{key}")
-        defaults = None
-        for pid, params in points(config, name).items():  # unknown keys name themselves here
-            # defaults() reads DEFAULTS without importing the module (and torch)
-            if defaults is None:
-                defaults = experiments._common.defaults(name)
-            p = experiments._common.resolve(defaults, params, name)
+        for pid, params in points(config, name).items():
+            # the declaration is torch-free; resolve() names unknown keys and bad values
+            try:
+                p = experiments.spec(name).resolve(params)
+            except ValueError as err:
+                raise ConfigError(f"config key 'experiments.{name}' (point {pid}): {err}") from err
             _check_point(name, spec, pid, p)
     return config
 

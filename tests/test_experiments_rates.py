@@ -50,7 +50,7 @@ def test_infinity_control_rows_and_finite_n_rows():
     v = dict(zip(fin["quantity"], fin["value"]))
     assert v["w2_lower"] <= v["w2"] <= v["w2_upper"]
     assert v["w2_train"] == v["w2_empirical"]  # no control: the generator saw every point
-    with pytest.raises(ValueError, match="n must be 0"):
+    with pytest.raises(ValueError, match=r"n must be an integer >= 0, not 1 \(training sample size"):
         experiments.run("sample_size", dict(SMALL, n=1))
     with pytest.raises(ValueError, match="control must be"):
         experiments.run("sample_size", dict(SMALL, control="bogus"))

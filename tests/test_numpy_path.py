@@ -54,6 +54,8 @@ def test_numpy_path_does_not_import_torch():
         "mt.anchors.snis(y, M.sample(20, 2), alpha=0.9, sigma=0.3)\n"
         "from magt_theory.experiments import _common\n"
         "[_common.defaults(n) for n in _common.names()]\n"
+        "_common.config_schema(); _common.figures()\n"
+        "[_common.spec(n).resolve({}) for n in _common.names()]\n"
         "res['calls'] = 'torch' in sys.modules\n"
         "print(json.dumps(res))\n"
     )
@@ -67,12 +69,16 @@ def test_torch_is_imported_by_the_code_that_needs_it():
     assert _fresh(code).strip().splitlines()[-1] == "True"
 
 
-def test_static_defaults_equal_the_modules_defaults():
-    from magt_theory.experiments import _common
-
-    for name in _common.names():
-        assert _common._static_defaults(name) is not None, name  # read without import
-        assert _common.defaults(name) == _common.get(name).DEFAULTS, name
+def test_experiment_modules_import_without_torch():
+    # every experiment module (its declaration and its run) imports torch only when it runs
+    code = (
+        "import importlib, sys\n"
+        "from magt_theory.experiments import _common\n"
+        "bad = [n for n in _common.names() if importlib.import_module(\n"
+        "    'magt_theory.experiments.' + n) and 'torch' in sys.modules]\n"
+        "print(bad)\n"
+    )
+    assert _fresh(code).strip().splitlines()[-1] == "[]"
 
 
 def test_defaults_rejects_unknown_experiment():

@@ -5,7 +5,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from magt_theory import plotting
+from magt_theory import experiments
 from magt_theory import workflow as mtw
 
 CFG = mtw.load_config(config, Path(workflow.main_snakefile).parent / "workflows/config/schema.json")
@@ -13,7 +13,7 @@ NAME = CFG["name"]
 THREADS = CFG.get("threads", 1)
 EXPS = list(CFG["experiments"])
 POINTS = {e: mtw.points(CFG, e) for e in EXPS}
-FIGS = plotting.names(EXPS)
+FIGS = list(experiments.figures(EXPS))
 PY = shlex.quote(sys.executable)
 # The per-experiment aggregates are targets too: the committed verdicts.csv and figures alone
 # would make a fresh clone look finished (their inputs are not committed), so the aggregates
@@ -87,7 +87,7 @@ rule verdicts:
 
 rule figure:
     input:
-        lambda w: f"results/{w.cfg}/{plotting.FIGURES[w.fig][0]}.parquet",
+        lambda w: f"results/{w.cfg}/{experiments.figures()[w.fig][0]}.parquet",
     output:
         pdf="paper_figures/{cfg}/{fig}.pdf",
         png=report("paper_figures/{cfg}/{fig}.png", category="{cfg}"),

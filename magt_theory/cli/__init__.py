@@ -10,7 +10,9 @@ The subcommands live in one registry, :data:`COMMANDS`, filled from the modules 
 - ``_workflow``: ``run-point``, ``aggregate``, ``verdicts``, ``figure`` (the Snakemake rules'
   jobs) and ``readme-table``;
 - ``_benchmark``: ``benchmark-report`` (the benchmark table, scatter grid and sensitivity
-  figure of :mod:`magt_theory.benchmark_report`).
+  figure of :mod:`magt_theory.benchmark_report`);
+- ``_schema``: ``schema`` writes (or ``--check``\ s) the workflow config schema generated from
+  the experiments' ``Params`` declarations.
 
 Adding a subcommand: write a module ``_mything.py`` here with the argument setup, the
 implementation ``run(args) -> int`` (heavy imports such as torch and matplotlib inside it, so
@@ -38,7 +40,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import _benchmark, _list, _train, _workflow
+from . import _benchmark, _list, _schema, _train, _workflow
 from ._list import LISTABLE
 
 __all__ = ["COMMANDS", "LISTABLE", "MODULES", "Command", "build_parser", "command", "main"]
@@ -79,7 +81,7 @@ def command(
 
 
 #: the subcommand modules; each has ``register(command)``, called once here in this order
-MODULES = (_list, _train, _workflow, _benchmark)
+MODULES = (_list, _train, _workflow, _benchmark, _schema)
 for _module in MODULES:
     _module.register(command)
 

@@ -13,10 +13,11 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-_MODULES = ("anchor_error", "pullback", "sample_size", "smoothing_level", "ambient_dim",
-            "alignment", "robustness", "magt_alignment",
-            "benchmark", "chargen_steps", "chargen_n", "w1w2_checks", "equal_time",
-            "memorisation", "sensitivity")
+#: every experiment, in the order of the config schema and of the rows of ``verdicts.csv``
+#: (each module declares its parameters, claims and figures in its ``SPEC``)
+_MODULES = ("anchor_error", "pullback", "sample_size", "ambient_dim", "memorisation",
+            "smoothing_level", "alignment", "robustness", "magt_alignment", "chargen_steps",
+            "chargen_n", "w1w2_checks", "equal_time", "benchmark", "sensitivity")
 
 
 def names() -> list[str]:
@@ -25,27 +26,53 @@ def names() -> list[str]:
 
 
 def get(name: str):
-    """The experiment module ``name`` (with ``NAME``, ``DEFAULTS`` and ``run``)."""
+    """The experiment module ``name`` (with ``NAME``, ``SPEC``, ``DEFAULTS`` and ``run``).
+
+    Importing it is cheap and torch-free: the modules import torch and the models inside the
+    functions that need them.
+    """
     if name not in _MODULES:
         raise ValueError(f"experiment must be one of {list(_MODULES)}; got {name!r}")
     return importlib.import_module(f"{__package__}.{name}")
 
 
+def spec(name: str):
+    """The declaration (:class:`._spec.Experiment`) of experiment ``name``."""
+    return get(name).SPEC
+
+
+def specs(experiments=None) -> list:
+    """Declarations of every experiment (or of those named in ``experiments``), in order."""
+    return [spec(n) for n in _MODULES if experiments is None or n in experiments]
+
+
+def defaults(name: str) -> dict:
+    """Every parameter of experiment ``name`` with its default."""
+    return spec(name).defaults()
+
+
+def figures(experiments=None) -> dict[str, tuple[str, str]]:
+    """``figure name -> (experiment, plotting function name)`` of the declared figures."""
+    return {fig: (s.name, fn) for s in specs(experiments) for fig, fn in s.figures.items()}
+
+
+def config_schema() -> dict:
+    """The workflow config's JSON schema, generated from every experiment's ``Params``."""
+    from ._spec import config_schema as build
+
+    return build(specs())
+
+
+def schema_text() -> str:
+    """:func:`config_schema` as the text committed in ``workflows/config/schema.json``."""
+    import json
+
+    return json.dumps(config_schema(), indent=1) + "\n"
+
+
 def run(name: str, params: dict) -> pd.DataFrame:
     """Run experiment ``name`` at one sweep point ``params``."""
     return get(name).run(params)
-
-
-def resolve(defaults: dict, params: dict, experiment: str) -> dict:
-    """Merge ``params`` over ``defaults``; unknown keys are an error naming the key."""
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ValueError(
-            f"{experiment}: unknown parameter(s) {unknown}; accepted: {sorted(defaults)}"
-        )
-    out = dict(defaults)
-    out.update(params)
-    return out
 
 
 def rows(base: dict, measurements: list[dict]) -> pd.DataFrame:
@@ -99,70 +126,3 @@ def set_thread_env(n: int) -> None:
     """Set the BLAS/OpenMP thread variables (they bind only for pools not yet started)."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(max(1, int(n)))
-
-
-def defaults(name: str) -> dict:
-    """``DEFAULTS`` of experiment ``name``, read from its source without importing it.
-
-    Config validation (and so every ``snakemake -n``) needs only the parameter names and
-    defaults; importing the experiment modules would import torch and the models. The
-    ``DEFAULTS = {...}`` literal of the module (or of the sibling module it imports
-    ``DEFAULTS`` from) is evaluated with :func:`ast.literal_eval`; when that is not possible
-    (a non-literal value) the module is imported instead. A test checks that this equals
-    ``get(name).DEFAULTS`` for every experiment.
-    """
-    if name not in _MODULES:
-        raise ValueError(f"experiment must be one of {list(_MODULES)}; got {name!r}")
-    found = _static_defaults(name)
-    return dict(found) if found is not None else dict(get(name).DEFAULTS)
-
-
-def _static_defaults(module: str, depth: int = 0):
-    """The ``DEFAULTS`` literal of ``module`` (``None`` if it is not a static literal).
-
-    Accepts literals, names bound earlier in the module to literals, and ``list(...)`` /
-    ``tuple(...)`` of those (e.g. ``"families": list(FAMILIES)``).
-    """
-    import ast
-    from pathlib import Path
-
-    path = Path(__file__).with_name(f"{module}.py")
-    try:
-        tree = ast.parse(path.read_text())
-    except (OSError, SyntaxError):
-        return None
-    consts: dict = {}
-
-    def value(node):
-        if isinstance(node, ast.Name) and node.id in consts:
-            return consts[node.id]
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id in ("list", "tuple") and len(node.args) == 1
-                and not node.keywords):
-            return {"list": list, "tuple": tuple}[node.func.id](value(node.args[0]))
-        if isinstance(node, ast.Dict) and None not in node.keys:
-            return {value(k): value(v) for k, v in zip(node.keys, node.values)}
-        if isinstance(node, (ast.List, ast.Tuple)):
-            items = [value(e) for e in node.elts]
-            return items if isinstance(node, ast.List) else tuple(items)
-        return ast.literal_eval(node)
-
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
-            node.targets[0], ast.Name
-        ):
-            try:
-                consts[node.targets[0].id] = value(node.value)
-            except (ValueError, TypeError, KeyError):
-                consts.pop(node.targets[0].id, None)
-                if node.targets[0].id == "DEFAULTS":
-                    return None
-            if node.targets[0].id == "DEFAULTS":
-                return consts["DEFAULTS"]
-        if (
-            isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
-            and any(a.name == "DEFAULTS" and a.asname is None for a in node.names)
-            and depth < 2
-        ):
-            return _static_defaults(node.module, depth + 1)
-    return None

@@ -47,43 +47,15 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from .. import manifolds
 from ..law_distance import wasserstein_to_law
 from ..metrics import off_manifold_rate
-from ..models.magt import MAGTConfig, MAGT
-from ._common import resolve, rows
-
-DEFAULTS = {
-    "manifold": "circle",
-    "k": None,
-    "D": None,
-    "t": 0.05,
-    "n": 1000,
-    "K": 256,
-    "epochs": 40,
-    "min_steps": 2000,
-    "max_steps": 4000,
-    "width": 64,
-    "depth": 3,
-    "batch_size": 128,
-    "lr": 2e-3,
-    "base": "uniform",
-    "jitter": 0.0,
-    "n_gen": 20000,
-    "n_gen_max": 2000,
-    "fresh_factor": 8,
-    "pool_mb": 512,
-    "converge_tol": 0.01,
-    "chunk_size": 512,
-    "sd_iter": 1500,
-    "control": "none",
-    "n_stale": 100,
-    "blur": 0.02,
-    "seed": 0,
-}
+from ._common import rows
+from ._spec import param
 
 #: negative controls (wrong ingredients) a test shows turning the rate rows ``inconsistent``:
 #: ``shrinking_data`` trains the finite-n generator on only the first
@@ -93,6 +65,43 @@ DEFAULTS = {
 #: to the finite-n generators' samples (an error whose n-slope depends on D: zero at D = 2,
 #: growing with n above; absent from the n = infinity control)
 CONTROLS = ("none", "shrinking_data", "ambient_blur")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of one training-experiment sweep point (defaults; schema in the field metadata)."""
+
+    manifold: str = param('circle', 'manifold')
+    k: int | None = param(None, 'k_opt')
+    D: int | None = param(None, 'D')
+    t: float = param(0.05, 't')
+    n: int = param(1000, 'n_or_inf')
+    K: int = param(256, 'K')
+    epochs: int = param(40, 'posnum')
+    min_steps: int = param(2000, 'posint')
+    max_steps: int = param(4000, 'posint')
+    width: int = param(64, 'posint')
+    depth: int = param(3, 'posint')
+    batch_size: int = param(128, 'posint')
+    lr: float = param(0.002, 'lr')
+    base: str = param('uniform', 'latent_base')
+    jitter: float = param(0.0, 'jitter')
+    n_gen: int = param(20000, 'n')
+    n_gen_max: int = param(2000, 'n')
+    fresh_factor: int = param(8, 'posint')
+    pool_mb: int = param(512, 'posint')
+    converge_tol: float = param(0.01, 'nonneg_num')
+    chunk_size: int = param(512, 'posint')
+    sd_iter: int = param(1500, 'posint')
+    control: str = param('none', {"enum": list(CONTROLS)})
+    n_stale: int = param(100, 'n')
+    blur: float = param(0.02, 'nonneg_num')
+    seed: int = param(0, 'seed')
+
+
+#: every parameter with its default
+DEFAULTS = asdict(Params())
+
 
 
 def budget_steps(n: int, epochs: float, batch_size: int, min_steps: int, max_steps: int) -> int:
@@ -137,15 +146,17 @@ def _w2(x, M, seed, sd_iter, floor):
                               floor_repeats=8)
 
 
-def train_point(experiment: str, params: dict):
-    """Train and evaluate MAGT at one sweep point; tidy rows (see module docstring)."""
-    p = resolve(DEFAULTS, params, experiment)
-    if int(p["n"]) < 0 or (0 < int(p["n"]) < 2):
-        raise ValueError(f"{experiment}: n must be 0 (the n = infinity control) or >= 2; "
-                         f"got {p['n']}")
-    if p["control"] not in CONTROLS:
-        raise ValueError(f"{experiment}: control must be one of {list(CONTROLS)}; "
-                         f"got {p['control']!r}")
+def train_point(spec, params: dict):
+    """Train and evaluate MAGT at one sweep point of the training experiment ``spec``.
+
+    ``spec`` is the calling experiment's :class:`._spec.Experiment` (its ``params`` are
+    :class:`Params`); the parameters are checked against it before any work. Tidy rows: see
+    the module docstring.
+    """
+    from ..models.magt import MAGT, MAGTConfig  # torch: only when a job trains
+
+    experiment = spec.name
+    p = spec.resolve(params)
     M = _make_manifold(p)
     rng = np.random.default_rng(p["seed"])
     n = int(p["n"])

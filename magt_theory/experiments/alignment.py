@@ -41,29 +41,54 @@ contracted like ``sigma^lambda`` only, which a test shows turning the gap row ``
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import manifolds, smoothing
 from .._validation import check_int
-from ..dynamics import alignment_metrics, flow_map_svd, oracle_tangent_dynamics
 from ..metrics import sin_theta_max
-from ..models.diffusion import prior_noise, time_grid
-from ._common import resolve, rows
+from ._common import rows
+from ._spec import Experiment, param
 
 NAME = "alignment"
-DEFAULTS = {
-    "manifold": "vmf_mixture",
-    "D": None,
-    "sigma_min": 0.01,
-    "n": 64,
-    "n_steps": 200,
-    "t_max": 0.9999,
-    "m": 2,
-    "control": "none",
-    "seed": 0,
-}
 CONTROLS = ("none", "score_scale")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of one ``alignment`` sweep point (defaults; schema in the field metadata)."""
+
+    manifold: str = param('vmf_mixture', 'manifold')
+    D: int | None = param(None, 'D')
+    sigma_min: float = param(0.01, 'sigma_min')
+    n: int = param(64, 'n')
+    n_steps: int = param(200, 'posint')
+    t_max: float = param(0.9999, 't_max')
+    m: int = param(2, 'nonneg_int')
+    control: str = param('none', {"enum": list(CONTROLS)})
+    seed: int = param(0, 'seed')
+
+
+SPEC = Experiment(
+    NAME, Params,
+    claims=(
+        # CdC (derived): gap ~ log(sigma_T/sigma_min), i.e. s_d/s_{d+1} ~ sigma_min^-1. Band
+        # 0.1: the O(1) tangent stretch varies slowly with sigma_min (finite-step DDIM).
+        # (sin theta ~ sigma_min: see tangent_alignment_rows, which sets aside exact zeros)
+        dict(quantity="singular_value_ratio", swept="sigma_min", variable="sigma",
+             bound="cdc_gap_ratio", band=0.1, control="score_scale"),
+        "tangent_alignment_rows",
+        "intrinsic_dim_rows",
+    ),
+    figures={
+        "alignment_gap": "fig_alignment_gap",
+        "alignment_sin_theta": "fig_alignment_sin_theta",
+        "alignment_spectra": "fig_alignment_spectra",
+    },
+)
+#: every parameter with its default (``SPEC.defaults()``)
+DEFAULTS = SPEC.defaults()
 _SCORE_FACTOR = 0.5
 
 
@@ -92,8 +117,15 @@ class ScoreScaled:
         eye = np.eye(self._m.ambient_dim) * (1 - lam) * (sigma / alpha) ** 2
         return lam * self._m.posterior_cov(y, sigma, alpha) + eye
 
-__all__ = ["NAME", "DEFAULTS", "run", "make_manifold", "check_sigma_min", "oracle_alignment",
-           "alignment_table"]
+__all__ = [
+    "DEFAULTS",
+    "NAME",
+    "alignment_table",
+    "check_sigma_min",
+    "make_manifold",
+    "oracle_alignment",
+    "run",
+]
 
 
 def check_sigma_min(sigma_min, t_max) -> float:
@@ -131,7 +163,7 @@ def run(params: dict):
         t_max, m, index, quantity, value`` (``index`` is set on the spectrum rows only;
         ``log_sigma_ratio = log(sigma_T / sigma_min)``).
     """
-    p = resolve(DEFAULTS, params, NAME)
+    p = SPEC.resolve(params)
     s_min = check_sigma_min(p["sigma_min"], p["t_max"])
     n = check_int(p["n"], "n", low=1)
     n_steps = check_int(p["n_steps"], "n_steps", low=1)
@@ -187,6 +219,8 @@ def oracle_alignment(manifold, *, n: int, n_steps: int, t_max: float, t_min: flo
     dict
         The quantities above (scalars) and the spectra (arrays).
     """
+    from ..dynamics import alignment_metrics, flow_map_svd, oracle_tangent_dynamics
+    from ..models.diffusion import prior_noise, time_grid
     sampler_manifold = manifold if sampler_manifold is None else sampler_manifold
     d = manifold.dim
     g = time_grid(n_steps, t_max, t_min)

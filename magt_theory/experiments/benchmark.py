@@ -112,13 +112,14 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .. import manifolds
 from ..metrics import off_manifold_rate, wasserstein
-from ._common import resolve, rows
+from ._common import rows
+from ._spec import Experiment, param
 
 NAME = "benchmark"
 
@@ -145,52 +146,63 @@ CONTROLS = ("none", "noisy_magt", "slow_magt")
 #: W2 estimators
 W2_METHODS = ("auto", "law", "exact")
 
-DEFAULTS = {
-    "manifold": "rings2d",
-    "method": "magt",
-    "seed": 0,
-    "geometry": None,
-    "scale": "native",
-    "n": 10000,
-    "n_valid": 5000,
-    "jitter": 0.02,
-    "n_gen": 10000,
-    "w2_method": "auto",
-    "n_w2": 4000,
-    "floor_repeats": 4,
-    "n_scatter": 1000,
-    "threshold": 0.1,
-    "width": 512,
-    "depth": 5,
-    "batch_size": 256,
-    "lr": 1e-3,
-    "steps": None,
-    "plateau_tol": 0.01,
-    "control": "none",
-    # MAGT
-    "t_grid": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
-    "K": 1024,
-    "magt_steps": 4000,
-    "n_select": 2000,
-    # learned score (DDIM, DPM-Solver++, MAGT + DDIM refinement)
-    "score_steps": 8000,
-    "refine_t": 0.05,
-    "refine_steps": 5,
-    # flow matching
-    "fm_steps": 8000,
-    # WGAN-GP (learning rate and betas are the protocol's and not parameters)
-    "wgan_steps": 8000,
-    # characteristic generator
-    "chargen_T": 0.999,
-    "chargen_K": 1024,
-    "chargen_steps": 8000,
-    "chargen_semigroup": 0.0,
-    # W1 + W2 proximal flow
-    "w1w2_steps": 4000,
-    "w1w2_K": 10,
-    "w1w2_lam": 0.05,
-    "w1w2_L": 1.0,
-}
+@dataclass(frozen=True)
+class Params:
+    """Parameters of one ``benchmark`` sweep point (defaults; schema in the field metadata)."""
+
+    manifold: str = param('rings2d', 'manifold')
+    method: str = param('magt', {"enum": list(METHODS)})
+    seed: int = param(0, 'seed')
+    geometry: dict | None = param(
+        None, {"type": ["object", "null"], "additionalProperties": {"type": "object"}, "description": "per-dataset constants: {dataset: {constant: value}} (magt_theory.experiments.benchmark.DATASET_CONSTANTS)"}, grid=False)
+    scale: str = param(
+        'native', {"oneOf": [{"enum": ["native", "unit_diameter"]}, {"type": "number", "exclusiveMinimum": 0}], "description": "'native', 'unit_diameter' or a positive factor"})
+    n: int = param(10000, 'n')
+    n_valid: int = param(5000, 'n')
+    jitter: float = param(0.02, 'jitter')
+    n_gen: int = param(10000, 'n')
+    w2_method: str = param(
+        'auto', {"enum": ["auto", "law", "exact"], "description": "W2 estimator: one-sample against the law, exact OT, or auto"})
+    n_w2: int = param(4000, 'n')
+    floor_repeats: int = param(4, {"type": "integer", "minimum": 2}, grid=False)
+    n_scatter: int = param(1000, {"type": "integer", "minimum": 0})
+    threshold: float = param(0.1, 'posnum')
+    width: int = param(512, 'posint')
+    depth: int = param(5, 'posint')
+    batch_size: int = param(256, 'posint')
+    lr: float = param(0.001, 'lr')
+    steps: int | None = param(
+        None, {"oneOf": [{"type": "null"}, {"$ref": "#/$defs/posint"}], "description": "equal budget: gradient steps of every network (None: per method)"})
+    plateau_tol: float = param(0.01, 'unit_open', grid=False)
+    control: str = param(
+        'none', {"enum": ["none", "noisy_magt", "slow_magt"], "description": "negative control of the benchmark's claim rows"})
+    t_grid: list[float] = param([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], 't_list')
+    K: int = param(1024, 'K')
+    magt_steps: int = param(4000, 'posint')
+    n_select: int = param(2000, 'n')
+    score_steps: int = param(8000, 'posint')
+    refine_t: float = param(0.05, 'unit_open')
+    refine_steps: int = param(5, 'posint')
+    fm_steps: int = param(8000, 'posint')
+    wgan_steps: int = param(8000, 'posint')
+    chargen_T: float = param(0.999, 'unit_open')
+    chargen_K: int = param(1024, 'posint')
+    chargen_steps: int = param(8000, 'posint')
+    chargen_semigroup: float = param(0.0, 'nonneg_num')
+    w1w2_steps: int = param(4000, 'posint')
+    w1w2_K: int = param(10, 'posint')
+    w1w2_lam: float = param(0.05, 'posnum')
+    w1w2_L: float = param(1.0, 'posnum')
+
+
+SPEC = Experiment(
+    NAME, Params,
+    claims=(
+        "benchmark_rows",
+    ),
+)
+#: every parameter with its default (``SPEC.defaults()``)
+DEFAULTS = SPEC.defaults()
 
 _STEP_KEYS = ("magt_steps", "score_steps", "fm_steps", "wgan_steps", "chargen_steps",
               "w1w2_steps")
@@ -593,7 +605,8 @@ def _apply_control(sampler, p, diam):
 
 def run(params: dict):
     """Train one method on one dataset and measure it (see the module docstring)."""
-    p = resolve(DEFAULTS, params, NAME)
+    import torch
+    p = SPEC.resolve(params)
     _validate(p)
     M, c, diam, w2_method = dataset_setup(p)
     if p["steps"] is not None:

@@ -29,39 +29,72 @@ so only a W2 that *grows* with ``n`` can fail it; under the control ``w2_T`` gro
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import manifolds
 from ..metrics import off_manifold_rate, wasserstein
-from ..models import chargen as cg
-from ._common import resolve, rows
+from ._common import rows
+from ._spec import Experiment, param
 
 NAME = "chargen_n"
-DEFAULTS = {
-    "manifold": "circle",
-    "D": None,
-    "n": 1000,
-    "T": 0.99,
-    "K": 128,
-    "width": 128,
-    "depth": 3,
-    "steps": 2000,
-    "batch_size": 256,
-    "lr": 2e-3,
-    "semigroup": 0.0,
-    "jitter": 0.0,
-    "n_eval": 1000,
-    "n_decomp": 500,
-    "seed": 0,
-    "control": "none",
-}
 CONTROLS = ("none", "shrinking_budget")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of one ``chargen_n`` sweep point (defaults; schema in the field metadata)."""
+
+    manifold: str = param('circle', 'manifold')
+    D: int | None = param(None, 'D')
+    n: int = param(1000, 'n')
+    T: float = param(0.99, 'unit_open')
+    K: int = param(128, 'posint')
+    width: int = param(128, 'posint')
+    depth: int = param(3, 'posint')
+    steps: int = param(2000, 'posint')
+    batch_size: int = param(256, 'posint')
+    lr: float = param(0.002, 'lr')
+    semigroup: float = param(0.0, 'nonneg_num')
+    jitter: float = param(0.0, 'jitter')
+    n_eval: int = param(1000, 'n')
+    n_decomp: int = param(500, 'n')
+    seed: int = param(0, 'seed')
+    control: str = param('none', {"enum": list(CONTROLS)})
+
+
+SPEC = Experiment(
+    NAME, Params,
+    claims=(
+        # CharGen W2 <~ n^{-1/(d+3)} log n (v5 intrinsic reading), an upper bound judged against
+        # its own slope over the fitted n (the log n factor included; asymptotic exponent in the
+        # note). The bound's own slope is about -0.1 over the swept n (d = 1: -1/4 + 1/log n),
+        # so only a W2 growing with n can fail it: control "shrinking_budget" (training steps
+        # ~ 1/n) is shown turning the w2_T row inconsistent (slope about +0.08 against an
+        # allowed <= 0.02). Band 0.1: the bound is an order-of-magnitude statement whose
+        # constants and log factor are not pinned down; 0.1 is the curvature of log(bound)
+        # over one decade of n (local slope -0.11 to -0.03 over n = 100..1600).
+        # w2 against mu_1 (floor: noise floor + horizon bias, which a fixed T cannot beat):
+        # every point lies within a factor 3 of that floor at the configured T, so the slope
+        # is not fitted and no control can be shown failing it: a diagnostic.
+        dict(quantity="w2", swept="n", bound="chargen_rate", floor_quantity="w2_floor",
+             band=0.1),
+        dict(quantity="w2_T", swept="n", bound="chargen_rate", floor_quantity="w2_noise_floor",
+             band=0.1, control="shrinking_budget"),
+    ),
+    figures={
+        "chargen_vs_n": "fig_chargen_n",
+    },
+)
+#: every parameter with its default (``SPEC.defaults()``)
+DEFAULTS = SPEC.defaults()
 
 
 def run(params: dict):
     """Train CharGen at one ``n`` and measure it (see the module docstring)."""
-    p = resolve(DEFAULTS, params, NAME)
+    from ..models import chargen as cg
+    p = SPEC.resolve(params)
     if p["control"] not in CONTROLS:
         raise ValueError(f"control must be one of {CONTROLS}; got {p['control']!r}")
     steps = p["steps"]

@@ -21,33 +21,52 @@ constant drift of size ``1`` (the reference stays exact), so the error no longer
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import manifolds
 from ..metrics import wasserstein
-from ..models import chargen as cg
-from ._common import resolve, rows
+from ._common import rows
+from ._spec import Experiment, param
 
 NAME = "chargen_steps"
-DEFAULTS = {
-    "manifold": "circle",
-    "D": None,
-    "T": 0.9,
-    "K": [8, 16, 32, 64, 128, 256, 512],
-    "n_ref_steps": 2048,
-    "n_eval": 1000,
-    "jitter": 0.0,
-    "control": "none",
-    "seed": 0,
-}
 CONTROLS = ("none", "biased_step")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of one ``chargen_steps`` sweep point (defaults; schema in the field metadata)."""
+
+    manifold: str = param('circle', 'manifold')
+    D: int | None = param(None, 'D')
+    T: float = param(0.9, 'unit_open')
+    K: list[int] = param([8, 16, 32, 64, 128, 256, 512], 'K_list')
+    n_ref_steps: int = param(2048, 'posint')
+    n_eval: int = param(1000, 'n')
+    jitter: float = param(0.0, 'jitter')
+    control: str = param('none', {"enum": list(CONTROLS)})
+    seed: int = param(0, 'seed')
+
+
+SPEC = Experiment(
+    NAME, Params,
+    claims=(
+        "chargen_euler_rows",
+    ),
+    figures={
+        "chargen_euler_vs_K": "fig_chargen_euler",
+    },
+)
+#: every parameter with its default (``SPEC.defaults()``)
+DEFAULTS = SPEC.defaults()
 _DRIFT = 1.0
 
 
 def run(params: dict):
     """Measure the Euler error and W2 to ``mu_T`` for each K (see the module docstring)."""
-    p = resolve(DEFAULTS, params, NAME)
+    from ..models import chargen as cg
+    p = SPEC.resolve(params)
     if p["control"] not in CONTROLS:
         raise ValueError(f"control must be one of {CONTROLS}; got {p['control']!r}")
     if not 0 < p["T"] < 1:
@@ -71,12 +90,12 @@ def run(params: dict):
 
     x1_a, xT_a = law(p["n_eval"])
     x1_b, xT_b = law(p["n_eval"])
-    oracle = lambda x, s: cg.oracle_velocity(M, x, s, s0)  # noqa: E731
+    oracle = lambda x, s: cg.oracle_velocity(M, x, s, s0)
     ref = cg.midpoint_rollout(oracle, z, T, int(p["n_ref_steps"]))
     stepper = oracle
     if p["control"] == "biased_step":
         drift = np.full(D, _DRIFT / math.sqrt(D))
-        stepper = lambda x, s: oracle(x, s) + drift  # noqa: E731
+        stepper = lambda x, s: oracle(x, s) + drift
     base = {"experiment": NAME, "manifold": p["manifold"], "d": M.dim, "D": D, "seed": p["seed"],
             "T": T, "jitter": s0, "n_eval": p["n_eval"], "n_ref_steps": p["n_ref_steps"],
             "control": p["control"]}

@@ -22,38 +22,55 @@ magnitude faster" row must turn ``inconsistent``.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .. import manifolds
 from ..metrics import off_manifold_rate, wasserstein
-from ._common import resolve, rows
+from ._common import rows
+from ._spec import Experiment, param
 from .benchmark import _score, time_sampler
 
 NAME = "equal_time"
-DEFAULTS = {
-    "manifold": "moons2d",
-    "seed": 0,
-    "n": 2000,
-    "jitter": 0.02,
-    "t": 0.05,
-    "K": 256,
-    "width": 64,
-    "depth": 3,
-    "batch_size": 256,
-    "lr": 2e-3,
-    "magt_steps": 600,
-    "score_steps": 1500,
-    "nfe": [2, 3, 5, 10, 20],
-    "n_gen": 2000,
-    "n_w2": 1000,
-    "control": "none",
-}
 CONTROLS = ("none", "magt_noise")
 
 
+@dataclass(frozen=True)
+class Params:
+    """Parameters of one ``equal_time`` sweep point (defaults; schema in the field metadata)."""
+
+    manifold: str = param('moons2d', 'manifold')
+    seed: int = param(0, 'seed')
+    n: int = param(2000, 'n')
+    jitter: float = param(0.02, 'jitter')
+    t: float = param(0.05, 't')
+    K: int = param(256, 'K')
+    width: int = param(64, 'posint')
+    depth: int = param(3, 'posint')
+    batch_size: int = param(256, 'posint')
+    lr: float = param(0.002, 'lr')
+    magt_steps: int = param(600, 'posint')
+    score_steps: int = param(1500, 'posint')
+    nfe: list[int] = param([2, 3, 5, 10, 20], 'nfe_list')
+    n_gen: int = param(2000, 'n')
+    n_w2: int = param(1000, 'n')
+    control: str = param('none', {"enum": list(CONTROLS)})
+
+
+SPEC = Experiment(
+    NAME, Params,
+    claims=(
+        "equal_time_rows",
+    ),
+)
+#: every parameter with its default (``SPEC.defaults()``)
+DEFAULTS = SPEC.defaults()
+
+
 def _timed(fn):
+    import torch
+
     fn(8)  # warm-up
     with torch.no_grad():
         x, seconds, _ = time_sampler(lambda: fn(None))
@@ -65,7 +82,7 @@ def run(params: dict):
     from ..models import diffusion as df
     from ..models.magt import MAGT, MAGTConfig
 
-    p = resolve(DEFAULTS, params, NAME)
+    p = SPEC.resolve(params)
     nfes = [int(v) for v in p["nfe"]]
     if not nfes or min(nfes) < 2:
         raise ValueError(f"nfe must be a non-empty list of integers >= 2; got {p['nfe']!r}")

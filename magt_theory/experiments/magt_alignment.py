@@ -26,37 +26,49 @@ the sampler's ``sigma_min`` in the figures; it is *not* a final noise level: ``G
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .._validation import check_int, check_positive
-from ..dynamics import one_step_alignment, parameter_displacement
 from ..metrics import off_manifold_rate
-from ..models.magt import MAGT, MAGTConfig
-from ._common import resolve, rows
+from ._common import rows
+from ._spec import Experiment, param
 from .alignment import make_manifold
 
 NAME = "magt_alignment"
-DEFAULTS = {
-    "manifold": "vmf_mixture",
-    "D": None,
-    "t": 0.05,
-    "latent_extra": 1,
-    "n": 1000,
-    "K": 256,
-    "steps": 600,
-    "width": 64,
-    "depth": 3,
-    "batch_size": 128,
-    "lr": 2e-3,
-    "chunk_size": 512,
-    "n_eval": 256,
-    "scale": 1e-3,
-    "n_draws": 8,
-    "seed": 0,
-}
+@dataclass(frozen=True)
+class Params:
+    """Parameters of one ``magt_alignment`` sweep point (defaults; schema in the field metadata)."""
 
-__all__ = ["NAME", "DEFAULTS", "run"]
+    manifold: str = param('vmf_mixture', 'manifold')
+    D: int | None = param(None, 'D')
+    t: float = param(0.05, 't')
+    latent_extra: int = param(1, 'nonneg_int')
+    n: int = param(1000, 'n')
+    K: int = param(256, 'K')
+    steps: int = param(600, 'posint')
+    width: int = param(64, 'posint')
+    depth: int = param(3, 'posint')
+    batch_size: int = param(128, 'posint')
+    lr: float = param(0.002, 'lr')
+    chunk_size: int = param(512, 'posint')
+    n_eval: int = param(256, 'n')
+    scale: float = param(0.001, 'fraction_scale')
+    n_draws: int = param(8, 'posint')
+    seed: int = param(0, 'seed')
+
+
+SPEC = Experiment(
+    NAME, Params,
+    figures={
+        "magt_alignment": "fig_magt_alignment",
+    },
+)
+#: every parameter with its default (``SPEC.defaults()``)
+DEFAULTS = SPEC.defaults()
+
+__all__ = ["DEFAULTS", "NAME", "run"]
 
 
 def run(params: dict):
@@ -68,7 +80,9 @@ def run(params: dict):
         Columns ``experiment, manifold, d, D, seed, t, sigma, latent_dim, n, K, steps, quantity,
         value``.
     """
-    p = resolve(DEFAULTS, params, NAME)
+    from ..dynamics import one_step_alignment, parameter_displacement
+    from ..models.magt import MAGT, MAGTConfig
+    p = SPEC.resolve(params)
     extra = check_int(p["latent_extra"], "latent_extra", low=0)
     n_eval = check_int(p["n_eval"], "n_eval", low=2)
     scale = check_positive(p["scale"], "scale")

@@ -12,13 +12,26 @@ semi-discrete OT for ``k >= 2``). The body is shared with the other training exp
 
 from __future__ import annotations
 
-from ._training import DEFAULTS, train_point
+from ._spec import Experiment
+from ._training import Params, train_point
 
 NAME = "memorisation"
 
-__all__ = ["NAME", "DEFAULTS", "run"]
+SPEC = Experiment(
+    NAME, Params,
+    claims=(
+        "memorisation_rows",
+    ),
+    figures={
+        "memorisation": "fig_memorisation",
+    },
+)
+#: every parameter with its default (``SPEC.defaults()``)
+DEFAULTS = SPEC.defaults()
+
+__all__ = ["DEFAULTS", "NAME", "run"]
 
 
 def run(params: dict):
     """Train and evaluate MAGT at one sweep point of the memorisation experiment."""
-    return train_point(NAME, params)
+    return train_point(SPEC, params)

@@ -27,11 +27,13 @@ unchanged). The error then grows with ``n``, ``K`` and ``t``, so the rows "W2 de
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..metrics import off_manifold_rate
-from ._common import resolve, rows
+from ._common import rows
+from ._spec import Experiment, param
 from .benchmark import _convergence, dataset_setup, jittered_sample, measure_w2
 
 NAME = "sensitivity"
@@ -39,37 +41,57 @@ NAME = "sensitivity"
 AXES = ("n", "K", "t")
 CONTROLS = ("none", "growing_noise")
 
-DEFAULTS = {
-    "manifold": "rings2d",
-    "seed": 0,
-    "geometry": None,
-    "scale": "native",
-    "axis": "n",
-    "level": 0,
-    "n_grid": [1000, 3162, 10000],
-    "K_grid": [64, 256, 1024],
-    "t_grid": [0.1, 0.3, 0.5, 0.7, 0.9],
-    "n": 10000,
-    "K": 1024,
-    "t": 0.3,
-    "jitter": 0.02,
-    "n_gen": 10000,
-    "w2_method": "auto",
-    "n_w2": 4000,
-    "floor_repeats": 4,
-    "threshold": 0.1,
-    "width": 512,
-    "depth": 5,
-    "batch_size": 256,
-    "lr": 1e-3,
-    "steps": 4000,
-    "plateau_tol": 0.01,
-    "refine": True,
-    "refine_t": 0.05,
-    "refine_steps": 5,
-    "score_steps": None,
-    "control": "none",
-}
+@dataclass(frozen=True)
+class Params:
+    """Parameters of one ``sensitivity`` sweep point (defaults; schema in the field metadata)."""
+
+    manifold: str = param('rings2d', 'manifold')
+    seed: int = param(0, 'seed')
+    geometry: dict | None = param(
+        None, {"type": ["object", "null"], "additionalProperties": {"type": "object"}, "description": "per-dataset constants: {dataset: {constant: value}} (magt_theory.experiments.benchmark.DATASET_CONSTANTS)"}, grid=False)
+    scale: str = param(
+        'native', {"oneOf": [{"enum": ["native", "unit_diameter"]}, {"type": "number", "exclusiveMinimum": 0}], "description": "'native', 'unit_diameter' or a positive factor"})
+    axis: str = param('n', {"enum": ["n", "K", "t"], "description": "the swept parameter"})
+    level: int = param(
+        0, {"type": "integer", "minimum": 0, "description": "index into <axis>_grid"})
+    n_grid: list[int] = param(
+        [1000, 3162, 10000], {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/n"}}, grid=False)
+    K_grid: list[int] = param(
+        [64, 256, 1024], {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/K"}}, grid=False)
+    t_grid: list[float] = param([0.1, 0.3, 0.5, 0.7, 0.9], 't_list', grid=False)
+    n: int = param(10000, 'n')
+    K: int = param(1024, 'K')
+    t: float = param(0.3, 'unit_open')
+    jitter: float = param(0.02, 'jitter')
+    n_gen: int = param(10000, 'n')
+    w2_method: str = param(
+        'auto', {"enum": ["auto", "law", "exact"], "description": "W2 estimator: one-sample against the law, exact OT, or auto"})
+    n_w2: int = param(4000, 'n')
+    floor_repeats: int = param(4, {"type": "integer", "minimum": 2})
+    threshold: float = param(0.1, 'posnum')
+    width: int = param(512, 'posint')
+    depth: int = param(5, 'posint')
+    batch_size: int = param(256, 'posint')
+    lr: float = param(0.001, 'lr')
+    steps: int = param(4000, 'posint')
+    plateau_tol: float = param(0.01, 'unit_open')
+    refine: bool = param(True, {"type": "boolean"})
+    refine_t: float = param(0.05, 'unit_open')
+    refine_steps: int = param(5, 'posint')
+    score_steps: int | None = param(
+        None, {"oneOf": [{"type": "null"}, {"$ref": "#/$defs/posint"}]})
+    control: str = param(
+        'none', {"enum": ["none", "growing_noise"], "description": "negative control of the sensitivity claim rows"})
+
+
+SPEC = Experiment(
+    NAME, Params,
+    claims=(
+        "sensitivity_rows",
+    ),
+)
+#: every parameter with its default (``SPEC.defaults()``)
+DEFAULTS = SPEC.defaults()
 
 
 def _validate(p: dict) -> None:
@@ -109,7 +131,7 @@ def run(params: dict):
     from ..models import diffusion as df
     from ..models.magt import MAGT, MAGTConfig
 
-    p = resolve(DEFAULTS, params, NAME)
+    p = SPEC.resolve(params)
     _validate(p)
     M, c, diam, w2_method = dataset_setup(p)
     d, D = M.dim, M.ambient_dim

@@ -43,40 +43,56 @@ same at ``D = d`` and with ``"w1w2"``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .. import manifolds
 from ..metrics import wasserstein
-from ..models.proximal_flow import VARIANTS, ProximalFlow, ProximalFlowConfig
-from ._common import resolve, rows
+from ._common import rows
+from ._spec import Experiment, param
 
 NAME = "w1w2_checks"
-DEFAULTS = {
-    "manifold": "gaussian_subspace",
-    "D": None,
-    "variant": "w1w2",
-    "lam": 0.05,
-    "L": 1.0,
-    "T": 1.0,
-    "K": 8,
-    "width": 64,
-    "depth": 2,
-    "steps": 400,
-    "critic_steps": 2,
-    "batch_size": 256,
-    "lr": 1e-3,
-    "n": 2000,
-    "n_eval": 1000,
-    "seed": 0,
-    "control": "none",
-}
 CONTROLS = ("none", "curl")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of one ``w1w2_checks`` sweep point (defaults; schema in the field metadata)."""
+
+    manifold: str = param('gaussian_subspace', 'manifold')
+    D: int | None = param(None, 'D')
+    variant: str = param('w1w2', 'pf_variant')
+    lam: float = param(0.05, 'posnum')
+    L: float = param(1.0, 'posnum')
+    T: float = param(1.0, 'posnum')
+    K: int = param(8, 'posint')
+    width: int = param(64, 'posint')
+    depth: int = param(2, 'posint')
+    steps: int = param(400, 'posint')
+    critic_steps: int = param(2, 'posint')
+    batch_size: int = param(256, {"type": "integer", "minimum": 2})
+    lr: float = param(0.001, 'lr')
+    n: int = param(2000, 'n')
+    n_eval: int = param(1000, 'n')
+    seed: int = param(0, 'seed')
+    control: str = param('none', {"enum": list(CONTROLS)})
+
+
+SPEC = Experiment(
+    NAME, Params,
+    claims=(
+        "w1w2_rows",
+    ),
+)
+#: every parameter with its default (``SPEC.defaults()``)
+DEFAULTS = SPEC.defaults()
 
 
 def _add_curl(model: ProximalFlow, omega: float) -> None:
     """Add ``omega J x`` (rotation in the first two coordinates) to ``model.velocity``."""
+    import torch
+    from ..models.proximal_flow import ProximalFlow
     base = model.velocity
 
     def velocity(x: torch.Tensor, t) -> torch.Tensor:
@@ -101,6 +117,9 @@ def exact_gaussian_velocity(scales, lam: float, T: float):
 
 
 def _velocity_error(model: ProximalFlow, M, n: int, seed: int) -> float:
+    import torch
+    from ..models.proximal_flow import ProximalFlow
+
     cfg = model.config
     vstar = exact_gaussian_velocity(M.scales, cfg.lam, cfg.T)
     tr = model.trajectory(n, seed)
@@ -117,7 +136,8 @@ def _velocity_error(model: ProximalFlow, M, n: int, seed: int) -> float:
 
 def run(params: dict):
     """Train one proximal-flow variant and measure its diagnostics (module docstring)."""
-    p = resolve(DEFAULTS, params, NAME)
+    from ..models.proximal_flow import VARIANTS, ProximalFlow, ProximalFlowConfig
+    p = SPEC.resolve(params)
     if p["variant"] not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}; got {p['variant']!r}")
     M = manifolds.make(p["manifold"], ambient_dim=p["D"], seed=0)
