@@ -233,7 +233,7 @@ def test_injection_contrast_rows():
 
 
 def test_robustness_slope_claims():
-    """SLOPE_CLAIMS: score distance change ~ sigma_min (slope 1), denoiser's flat (slope 0)."""
+    """Slope claims of robustness.SPEC: score distance change ~ sigma_min (slope 1), denoiser's flat (slope 0)."""
     good = claims.verdicts({"robustness": _robustness_frame()}, n_boot=200)
     slopes = good[good["swept"] == "sigma_min"]
     assert len(slopes) == 4 and (slopes["verdict"] == "consistent").all()

@@ -74,7 +74,8 @@ class VerdictSpec:
 
     Examples
     --------
-    The keyword sets of :data:`magt_theory.claims.SLOPE_CLAIMS` are these fields, e.g.::
+    The slope claims an experiment declares in its ``SPEC.claims`` are keyword sets of these
+    fields (without ``experiment``), e.g.::
 
         dict(quantity="ratio_w2_sqrt_emag", swept="t", bound="magt_pullback_ratio",
              filter={"direction": "tangent"}, average_over=("eps",), band=0.1,

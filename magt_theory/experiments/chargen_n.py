@@ -23,7 +23,7 @@ experiment whose larger samples are trained less. The bound ``W2 <~ n^{-1/(d+3)}
 its own slope near ``-0.1`` over ``n`` in the hundreds to thousands (``-1/(d+3) + 1/log n``),
 so only a W2 that *grows* with ``n`` can fail it; under the control ``w2_T`` grows (circle,
 ``steps=200``, ``n = 100..1600``: slope about +0.08) and its row of
-:data:`magt_theory.claims.SLOPE_CLAIMS` turns ``inconsistent``.
+slope claim (``SPEC.claims``) turns ``inconsistent``.
 """
 
 from __future__ import annotations
