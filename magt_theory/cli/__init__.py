@@ -11,7 +11,7 @@ The subcommands live in one registry, :data:`COMMANDS`, filled from the modules 
   jobs) and ``readme-table``;
 - ``_benchmark``: ``benchmark-report`` (the benchmark table, scatter grid and sensitivity
   figure of :mod:`magt_theory.benchmark_report`);
-- ``_schema``: ``schema`` writes (or ``--check``\ s) the workflow config schema generated from
+- ``_schema``: ``schema`` writes or checks (``--check``) the workflow config schema generated from
   the experiments' ``Params`` declarations.
 
 Adding a subcommand: write a module ``_mything.py`` here with the argument setup, the

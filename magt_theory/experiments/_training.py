@@ -131,16 +131,23 @@ def convergence(losses, tol: float) -> tuple[float, int]:
 
 
 def _make_manifold(p):
+    """The manifold of a training point; its random embedding in ``R^D`` is always seed 0
+    (``magt-theory train --embedding-seed`` defaults to the same)."""
     kw = {} if p["k"] is None else {"k": int(p["k"])}
     if p["manifold"] == "flat_torus" and p["k"] is not None:
         kw = {"radii": tuple([1.0] * int(p["k"]))}
     return manifolds.make(p["manifold"], ambient_dim=p["D"], seed=0, **kw)
 
 
-def _w2(x, M, seed, sd_iter, floor):
-    # the floor costs floor_repeats evaluations: measured for curves only (seconds), where
-    # it is the evaluation sample's own error; for d > 1 the memorisation row at n = n_gen
-    # plays that role
+def law_w2(x, M, seed: int, sd_iter: int, floor: bool):
+    """One-sample ``W2`` of the points ``x`` to the exact law of ``M``
+    (:func:`magt_theory.law_distance.wasserstein_to_law`, with its bracket).
+
+    The floor (the evaluation sample's own error, ``floor_repeats = 8`` evaluations) is
+    measured for curves only (seconds); for ``d > 1`` it is not measured (NaN) and the
+    memorisation row at ``n = n_gen`` plays that role. Used by the training experiments and by
+    ``magt-theory train``, so both report the same quantity.
+    """
     return wasserstein_to_law(x, M, seed=seed, max_iter=sd_iter,
                               floor="measured" if floor and M.dim == 1 else "none",
                               floor_repeats=8)
@@ -185,7 +192,7 @@ def train_point(spec, params: dict):
         blur_rng = np.random.default_rng([p["seed"], 7])
         rms = float(p["blur"]) * math.log2(M.ambient_dim / 2.0) * math.sqrt(n / 100.0)
         gen = gen + rms / math.sqrt(M.ambient_dim) * blur_rng.standard_normal(gen.shape)
-    w = _w2(gen, M, p["seed"], p["sd_iter"], floor=True)
+    w = law_w2(gen, M, p["seed"], p["sd_iter"], floor=True)
     base = {
         "experiment": experiment, "manifold": p["manifold"], "d": M.dim, "D": M.ambient_dim,
         "seed": p["seed"], "t": p["t"], "n": n, "K": p["K"], "jitter": p["jitter"],
@@ -201,7 +208,7 @@ def train_point(spec, params: dict):
     if np.isfinite(w.floor):
         out.append(("w2_floor", w.floor))
     if n > 0:
-        e = _w2(data, M, p["seed"], p["sd_iter"], floor=False)
-        e_train = e if train is data else _w2(train, M, p["seed"], p["sd_iter"], floor=False)
+        e = law_w2(data, M, p["seed"], p["sd_iter"], floor=False)
+        e_train = e if train is data else law_w2(train, M, p["seed"], p["sd_iter"], floor=False)
         out += [("w2_empirical", e.value), ("w2_train", e_train.value)]
     return rows(base, [{"quantity": q, "value": v} for q, v in out])
