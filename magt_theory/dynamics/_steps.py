@@ -14,24 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import smoothing
+from ..models.integrators import ddim_coefficients
 from .._validation import as_points, as_rng, check_int
 
 
 
-def step_coefficients(t: float, t_next: float) -> tuple[float, float]:
-    """DDIM step coefficients ``(c1, c2) = (sigma_{t'}/sigma_t, alpha_{t'} - c1 alpha_t)``.
-
-    ``t`` in (0, 1), ``t_next`` in ``[0, t)`` (``t_next = 0`` is the Tweedie denoising step,
-    ``c1 = 0, c2 = 1``).
-    """
-    a, s = smoothing.vp(t, allow_zero=True)
-    if s == 0.0:
-        raise ValueError(f"t must lie in (0, 1); got {t!r}")
-    an, sn = smoothing.vp(t_next, allow_zero=True)
-    if not float(t_next) < float(t):
-        raise ValueError(f"t_next must be < t = {t}; got {t_next!r}")
-    c1 = sn / s
-    return c1, an - c1 * a
+#: DDIM step coefficients ``(c1, c2)`` (one definition: :mod:`magt_theory.models.integrators`)
+step_coefficients = ddim_coefficients
 
 
 def ddim_step_jacobian(manifold, x, t: float, t_next: float) -> np.ndarray:

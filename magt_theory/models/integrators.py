@@ -140,12 +140,28 @@ def _midpoint(f, x, s, sn, state):
     return x + h * f(x + 0.5 * h * f(x, s), s + 0.5 * h)
 
 
+def ddim_coefficients(t: float, t_next: float) -> tuple[float, float]:
+    """DDIM step coefficients ``(c1, c2) = (sigma_{t'}/sigma_t, alpha_{t'} - c1 alpha_t)``, so
+    that one step is ``x' = c1 x + c2 D(x, t)``.
+
+    ``t`` in (0, 1), ``t_next`` in ``[0, t)`` (``t_next = 0`` is the Tweedie denoising step,
+    ``c1 = 0, c2 = 1``). The one definition of the step: the ``ddim`` solver and the step
+    Jacobians of :mod:`magt_theory.dynamics` use it.
+    """
+    a, s = smoothing.vp(t, allow_zero=True)
+    if s == 0.0:
+        raise ValueError(f"t must lie in (0, 1); got {t!r}")
+    an, sn = smoothing.vp(t_next, allow_zero=True)
+    if not float(t_next) < float(t):
+        raise ValueError(f"t_next must be < t = {t}; got {t_next!r}")
+    c1 = sn / s
+    return c1, an - c1 * a
+
+
 def _ddim(f, x, t, tn, state):
     x0 = f(x, t)
-    a, s = smoothing.vp(t, allow_zero=True)
-    an, sn = smoothing.vp(tn, allow_zero=True)
-    c1 = sn / s
-    return c1 * x + (an - c1 * a) * x0
+    c1, c2 = ddim_coefficients(t, tn)
+    return c1 * x + c2 * x0
 
 
 def _dpm_solver_pp(multistep: bool):
