@@ -8,6 +8,7 @@ recomputed here with numpy; the Euler-order experiment is checked against the fi
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -62,18 +63,93 @@ def test_benchmark_is_deterministic_and_validates():
     b = experiments.run("benchmark", dict(TINY, method="chargen", manifold="moons2d"))
     keep = ~a["quantity"].isin(["seconds_per_1e4", "seconds_train"])
     pd.testing.assert_frame_equal(a[keep].reset_index(drop=True), b[keep].reset_index(drop=True))
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ValueError, match="benchmark: method must be one of"):
         experiments.run("benchmark", dict(TINY, method="vae"))
-    with pytest.raises(ValueError, match="n_w2"):
+    with pytest.raises(ValueError, match="n_w2 must be <= n_gen = 100"):
         experiments.run("benchmark", dict(TINY, n_w2=500))
     with pytest.raises(ValueError, match="unknown parameter"):
         experiments.run("benchmark", dict(TINY, stepz=3))
-    with pytest.raises(ValueError, match="control"):
+    with pytest.raises(ValueError, match="benchmark: control must be one of"):
         experiments.run("benchmark", dict(TINY, control="nope"))
-    with pytest.raises(ValueError, match="scale"):
+    with pytest.raises(ValueError, match="benchmark: scale must be one of"):
         experiments.run("benchmark", dict(TINY, scale=-1.0))
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ValueError, match="benchmark: steps must be null or an integer >= 1"):
         experiments.run("benchmark", dict(TINY, steps=0))
+
+
+# every single-parameter check of the benchmark is the declared schema's (SPEC.resolve), which
+# names the parameter and what it accepts; _validate keeps what the schema cannot say
+@pytest.mark.parametrize("bad, message", [
+    (dict(n_w2=1), "benchmark: n_w2 must be an integer >= 2; got 1"),
+    (dict(n_scatter=-1), "benchmark: n_scatter must be an integer >= 0; got -1"),
+    (dict(floor_repeats=1), "benchmark: floor_repeats must be an integer >= 2; got 1"),
+    (dict(width=0), "benchmark: width must be an integer >= 1; got 0"),
+    (dict(magt_steps=True), "benchmark: magt_steps must be an integer >= 1; got True"),
+    (dict(refine_t=0.0), "benchmark: refine_t must be a number > 0 and < 1"),
+    (dict(chargen_T=1.0), "benchmark: chargen_T must be a number > 0 and < 1"),
+    (dict(t_grid=[0.5, 1.0]),
+     "benchmark: t_grid must be a non-empty list, each a number > 0 and < 1"),
+    (dict(t_grid=[]), "benchmark: t_grid must be a non-empty list"),
+    (dict(plateau_tol=1.0), "benchmark: plateau_tol must be a number > 0 and < 1"),
+    (dict(w2_method="sinkhorn"), "benchmark: w2_method must be one of ['auto', 'law', 'exact']"),
+    (dict(geometry=[1]), "benchmark: geometry must be per-dataset constants"),
+    (dict(geometry={"rings2d": 3}), "benchmark: geometry must be per-dataset constants"),
+    # JSON Schema counts 200.0 as an integer; the int-annotated fields do not
+    (dict(n=200.0), "benchmark: n must be an integer, not float; got 200.0"),
+    (dict(steps=5.0), "benchmark: steps must be an integer, not float; got 5.0"),
+    (dict(n_scatter=101), "n_scatter must be in [0, n_gen = 100]; got 101"),
+])
+def test_benchmark_rejects_bad_parameters_before_any_work(bad, message, monkeypatch):
+    def no_work(*a, **k):  # pragma: no cover - reached only when validation lets bad through
+        raise AssertionError("the job started before its parameters were checked")
+
+    monkeypatch.setattr(bm, "dataset_setup", no_work)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        experiments.run("benchmark", dict(TINY, **bad))
+
+
+def test_benchmark_split_modules_and_reexports():
+    """benchmark.py declares and runs; datasets/W2 and methods live in private modules, every
+    name the benchmark exported before the split is the same object from there."""
+    from magt_theory.experiments import _bench_data, _bench_methods, equal_time, sensitivity
+
+    for name in ("DATASETS", "DATASET_CONSTANTS", "W2_METHODS", "make_dataset",
+                 "dataset_diameter", "dataset_setup", "jittered_sample", "resolve_w2_method",
+                 "measure_w2"):
+        assert getattr(bm, name) is getattr(_bench_data, name), name
+    for name in ("BUILDERS", "_build", "_apply_control", "_convergence", "plateau",
+                 "time_sampler", "ddim_refine"):
+        assert getattr(bm, name) is getattr(_bench_methods, name), name
+    assert tuple(bm.BUILDERS) == bm.METHODS
+    assert sensitivity._score is equal_time._score is _bench_methods._score
+    assert sensitivity.ddim_refine is bm.ddim_refine
+    sizes = {f.name: len(f.read_text().splitlines())
+             for f in (Path(bm.__file__), Path(_bench_data.__file__),
+                       Path(_bench_methods.__file__))}
+    assert sizes["benchmark.py"] <= 350 and max(sizes.values()) <= 500, sizes
+
+
+def test_sensitivity_score_network_is_the_benchmark_builder():
+    """The builder (DiffusionModel, ReLU) trains the same network, bit for bit, as the hand-built
+    ScoreNetwork + train_score_network the sensitivity experiment used before."""
+    from magt_theory.experiments import _bench_methods
+    from magt_theory.models import diffusion as df
+
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((64, 3)) * [1.0, 0.5, 0.1]
+    p = dict(width=16, depth=2, score_steps=7, batch_size=16, lr=1e-3, seed=4)
+    net = _bench_methods._score(data, p)
+    with torch.random.fork_rng():
+        torch.manual_seed(p["seed"])
+        ref = df.ScoreNetwork(3, width=16, depth=2, activation="relu",
+                              sigma_data=max(float(np.sqrt(np.mean(data**2))), 1e-3))
+    ref = df.train_score_network(data, steps=7, batch_size=16, lr=1e-3, seed=4, net=ref)
+    np.testing.assert_array_equal(net.train_losses_, ref.train_losses_)
+    for a, b in zip(net.state_dict().values(), ref.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    y = torch.as_tensor(rng.standard_normal((5, 3)), dtype=torch.float32)
+    with torch.no_grad():
+        assert torch.equal(net(y, 0.3), ref(y, 0.3))
 
 
 def test_chargen_steps_euler_error_is_first_order():

@@ -106,45 +106,59 @@ that each verdict row can fail): ``"noisy_magt"`` adds ``N(0, (0.5 diam)^2 I)`` 
 samples (a visibly worse MAGT: it must lose the lowest-W2 and lowest-off-manifold rows);
 ``"slow_magt"`` times MAGT's sampler as 1000 forward passes (a 1000-NFE MAGT: it must lose the
 speed-ratio row). ``"none"`` (default) is the benchmark.
+
+Layout: this module declares the experiment (``Params``, ``SPEC``) and runs one job; the
+datasets and the W2 measurement live in :mod:`._bench_data`, the methods' builders, the
+convergence check and the sampler timing in :mod:`._bench_methods` (both private, shared with
+the ``sensitivity`` and ``equal_time`` experiments, and re-exported here).
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import manifolds
-from ..metrics import off_manifold_rate, wasserstein
+from ..metrics import off_manifold_rate
+from ._bench_data import (
+    DATASET_CONSTANTS,
+    DATASETS,
+    W2_METHODS,
+    dataset_diameter,
+    dataset_setup,
+    jittered_sample,
+    make_dataset,
+    measure_w2,
+    resolve_w2_method,
+)
+from ._bench_methods import (
+    BUILDERS,
+    _apply_control,
+    _build,
+    _convergence,
+    ddim_refine,
+    plateau,
+    time_sampler,
+)
 from ._common import rows
 from ._spec import Experiment, param
 
+__all__ = ["BUILDERS", "CONTROLS", "DATASETS", "DATASET_CONSTANTS", "DEFAULTS", "METHODS", "NAME",
+           "SPEC", "W2_METHODS", "Params", "dataset_diameter", "dataset_setup", "ddim_refine",
+           "jittered_sample", "make_dataset", "measure_w2", "plateau", "resolve_w2_method",
+           "run", "time_sampler"]
+
 NAME = "benchmark"
 
-#: every method of the benchmark, in table order
+#: every method of the benchmark, in table order (the keys of ``BUILDERS``)
 METHODS = ("magt", "magt_ddim", "ddim1000", "dpmpp20", "dpmpp40", "fm20", "wgan_gp", "chargen",
            "w1w2")
-
-#: the paper's six synthetic datasets
-DATASETS = ("rings2d", "spiral2d", "moons2d", "checker2d", "helix3d", "torus3d")
-
-#: the constants of each dataset (keyword arguments of ``manifolds.make``; see the docstring)
-DATASET_CONSTANTS = {
-    "rings2d": {"radii": (1.0, 2.0, 3.0)},
-    "spiral2d": {"u_min": math.pi, "u_max": 4 * math.pi, "scale": 1 / math.pi},
-    "moons2d": {},
-    "checker2d": {"grid": 4, "cell": 1.0},
-    "helix3d": {"t_max": 4 * math.pi},
-    "torus3d": {"R": 2.0, "r": 1.0},
-}
 
 #: negative controls of the benchmark's verdict rows (see the module docstring)
 CONTROLS = ("none", "noisy_magt", "slow_magt")
 
-#: W2 estimators
-W2_METHODS = ("auto", "law", "exact")
 
 @dataclass(frozen=True)
 class Params:
@@ -162,7 +176,7 @@ class Params:
     jitter: float = param(0.02, 'jitter')
     n_gen: int = param(10000, 'n')
     w2_method: str = param(
-        'auto', {"enum": ["auto", "law", "exact"], "description": "W2 estimator: one-sample against the law, exact OT, or auto"})
+        'auto', {"enum": list(W2_METHODS), "description": "W2 estimator: one-sample against the law, exact OT, or auto"})
     n_w2: int = param(4000, 'n')
     floor_repeats: int = param(4, {"type": "integer", "minimum": 2}, grid=False)
     n_scatter: int = param(1000, {"type": "integer", "minimum": 0})
@@ -175,7 +189,7 @@ class Params:
         None, {"oneOf": [{"type": "null"}, {"$ref": "#/$defs/posint"}], "description": "equal budget: gradient steps of every network (None: per method)"})
     plateau_tol: float = param(0.01, 'unit_open', grid=False)
     control: str = param(
-        'none', {"enum": ["none", "noisy_magt", "slow_magt"], "description": "negative control of the benchmark's claim rows"})
+        'none', {"enum": list(CONTROLS), "description": "negative control of the benchmark's claim rows"})
     t_grid: list[float] = param([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], 't_list')
     K: int = param(1024, 'K')
     magt_steps: int = param(4000, 'posint')
@@ -207,400 +221,21 @@ DEFAULTS = SPEC.defaults()
 _STEP_KEYS = ("magt_steps", "score_steps", "fm_steps", "wgan_steps", "chargen_steps",
               "w1w2_steps")
 
+#: the fields annotated ``int``: JSON Schema counts ``200.0`` as an integer, the trainers do not
+_INT_FIELDS = tuple(f.name for f in dataclasses.fields(Params) if f.type in ("int", "int | None"))
+
 
 def _validate(p: dict) -> None:
-    if p["method"] not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}; got {p['method']!r}")
-    for k in ("n", "n_valid", "n_gen", "n_w2", "width", "K", "batch_size", "n_select",
-              "refine_steps", "chargen_K", "w1w2_K") + _STEP_KEYS:
-        if not isinstance(p[k], (int, np.integer)) or isinstance(p[k], bool) or p[k] < 1:
-            raise ValueError(f"{k} must be an integer >= 1; got {p[k]!r}")
-    if p["steps"] is not None and (not isinstance(p["steps"], (int, np.integer))
-                                   or isinstance(p["steps"], bool) or p["steps"] < 1):
-        raise ValueError(f"steps must be None or an integer >= 1; got {p['steps']!r}")
-    if not isinstance(p["floor_repeats"], (int, np.integer)) or p["floor_repeats"] < 2:
-        raise ValueError(f"floor_repeats must be an integer >= 2; got {p['floor_repeats']!r}")
+    """The checks the declared schema cannot express (``SPEC.resolve`` has checked each value
+    against its field: types, ranges, enums)."""
+    for k in _INT_FIELDS:
+        if p[k] is not None and not isinstance(p[k], (int, np.integer)):
+            raise ValueError(f"{NAME}: {k} must be an integer, not {type(p[k]).__name__}; "
+                             f"got {p[k]!r}")
     if p["n_w2"] > p["n_gen"]:
         raise ValueError(f"n_w2 must be <= n_gen = {p['n_gen']}; got {p['n_w2']}")
-    if not 0 <= p["n_scatter"] <= p["n_gen"]:
+    if p["n_scatter"] > p["n_gen"]:
         raise ValueError(f"n_scatter must be in [0, n_gen = {p['n_gen']}]; got {p['n_scatter']}")
-    if not 0 < p["refine_t"] < 1:
-        raise ValueError(f"refine_t must be in (0, 1); got {p['refine_t']!r}")
-    if not 0 < p["chargen_T"] < 1:
-        raise ValueError(f"chargen_T must be in (0, 1); got {p['chargen_T']!r}")
-    if not p["t_grid"] or any(not 0 < t < 1 for t in p["t_grid"]):
-        raise ValueError(f"t_grid must be a non-empty list of levels in (0, 1); got {p['t_grid']}")
-    if p["control"] not in CONTROLS:
-        raise ValueError(f"control must be one of {list(CONTROLS)}; got {p['control']!r}")
-    if p["w2_method"] not in W2_METHODS:
-        raise ValueError(f"w2_method must be one of {list(W2_METHODS)}; got {p['w2_method']!r}")
-    if not (isinstance(p["plateau_tol"], (int, float)) and 0 < p["plateau_tol"] < 1):
-        raise ValueError(f"plateau_tol must be in (0, 1); got {p['plateau_tol']!r}")
-    if p["geometry"] is not None and not isinstance(p["geometry"], dict):
-        raise TypeError("geometry must be None or a mapping dataset -> {constant: value}; "
-                        f"got {type(p['geometry']).__name__}")
-
-
-# ------------------------------------------------------------------------------ datasets
-def make_dataset(name: str, geometry: dict | None = None):
-    """The dataset ``name`` with its documented constants (:data:`DATASET_CONSTANTS`).
-
-    ``geometry`` maps dataset names to constants that override the defaults, e.g.
-    ``{"rings2d": {"radii": [1, 1.5, 2]}}`` (entries for other datasets are ignored); an
-    unknown constant raises the manifold constructor's TypeError.
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"manifold must be a dataset name (str); got {name!r}")
-    kw = dict(DATASET_CONSTANTS.get(name, {}))
-    if geometry:
-        if not isinstance(geometry, dict):
-            raise TypeError(f"geometry must be a mapping dataset -> constants; got {geometry!r}")
-        over = geometry.get(name) or {}
-        if not isinstance(over, dict):
-            raise TypeError(f"geometry[{name!r}] must be a mapping constant -> value; got {over!r}")
-        kw.update(over)
-    return manifolds.make(name, seed=0, **kw)
-
-
-def _diameter_grid(M) -> np.ndarray:
-    k = M.generator_latent_dim
-    if k == 1:
-        v = np.linspace(0.0, 1.0, 2001)[:, None]
-    elif k == 2:
-        g = np.linspace(0.0, 1.0, 61)
-        v = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
-    else:
-        raise ValueError(f"dataset_diameter needs a 1- or 2-dimensional generator; got {k}")
-    return np.asarray(M.generator(v, base="uniform"), dtype=np.float64)
-
-
-def dataset_diameter(M) -> float:
-    """Diameter ``max |x - y|`` over the support of the dataset ``M``.
-
-    Closed forms: rings ``2 max r``; checkerboard (``grid`` even: the corner cells are black)
-    ``sqrt(2) grid cell``; helix ``(cos u, sin u, u)`` on ``[0, T]``: ``|c(u) - c(u')|^2 =
-    2 - 2 cos D + D^2`` increases with ``D = |u - u'|`` (derivative ``2 sin D + 2 D >= 0``),
-    so ``sqrt(2 - 2 cos T + T^2)``; donut torus ``2 (R + r)``. Otherwise (spiral, moons) the
-    largest pairwise distance of the exact generator's image of a uniform grid of ``[0, 1]^k``
-    (2001 points for curves, 61^2 for surfaces), for curves refined by a bounded local
-    maximisation (L-BFGS-B) within one grid step of the best pair, so accurate to the
-    optimiser's tolerance (surfaces: to ``O(h^2)`` relative, the maximum of a smooth function
-    over a grid of step ``h``).
-    """
-    name = getattr(M, "name", None)
-    if name == "rings2d":
-        return float(2.0 * np.max(M.radii))
-    if name == "checker2d":
-        return float(math.sqrt(2.0) * M.grid * M.cell)
-    if name == "helix3d":
-        T = float(M.t_max)
-        return math.sqrt(2.0 - 2.0 * math.cos(T) + T * T)
-    if name == "torus3d":
-        return float(2.0 * (M.R + M.r))
-    from scipy.optimize import minimize
-    from scipy.spatial.distance import pdist, squareform
-
-    pts = _diameter_grid(M)
-    dist = squareform(pdist(pts))
-    i, j = np.unravel_index(np.argmax(dist), dist.shape)
-    best = float(dist[i, j])
-    if M.generator_latent_dim != 1:
-        return best
-    v = np.linspace(0.0, 1.0, pts.shape[0])
-    h = v[1] - v[0]
-
-    def neg(z):
-        a = np.asarray(M.generator(np.array([[z[0]], [z[1]]]), base="uniform"))
-        return -float(np.linalg.norm(a[0] - a[1]))
-
-    res = minimize(neg, [v[i], v[j]], method="L-BFGS-B",
-                   bounds=[(max(0.0, v[i] - h), min(1.0, v[i] + h)),
-                           (max(0.0, v[j] - h), min(1.0, v[j] + h))])
-    return max(best, -float(res.fun))
-
-
-def _scale_factor(scale, M) -> float:
-    if isinstance(scale, str):
-        if scale == "native":
-            return 1.0
-        if scale == "unit_diameter":
-            return 1.0 / dataset_diameter(M)
-        raise ValueError(f"scale must be 'native', 'unit_diameter' or a number > 0; got {scale!r}")
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0 \
-            or not math.isfinite(scale):
-        raise ValueError(f"scale must be 'native', 'unit_diameter' or a number > 0; got {scale!r}")
-    return float(scale)
-
-
-# ------------------------------------------------------------------------------ W2
-def _law_function():
-    """``metrics.wasserstein_to_law`` when the library provides it, else None."""
-    from .. import metrics
-
-    return getattr(metrics, "wasserstein_to_law", None)
-
-
-def _law_supports(M) -> bool:
-    try:
-        from ..law_distance import curve_names
-    except ImportError:
-        return False
-    return M.name in curve_names()
-
-
-def dataset_setup(p: dict):
-    """``(M, c, diam, w2_method)`` of a job: the dataset with its constants, the scale factor
-    ``c``, the scaled diameter and the resolved W2 estimator."""
-    M = make_dataset(p["manifold"], p["geometry"])
-    c = _scale_factor(p["scale"], M)
-    return M, c, c * dataset_diameter(M), resolve_w2_method(p["w2_method"], M)
-
-
-def jittered_sample(M, c: float, n: int, jitter: float, rng) -> np.ndarray:
-    """``n`` points of ``c * X + jitter * Z`` (the protocol's jittered, scaled data)."""
-    x = c * M.sample(int(n), rng)
-    return x + jitter * rng.standard_normal(x.shape)
-
-
-def resolve_w2_method(w2_method: str, M) -> str:
-    """``"law"`` or ``"exact"`` for ``w2_method`` on ``M`` (see the module docstring)."""
-    if w2_method not in W2_METHODS:
-        raise ValueError(f"w2_method must be one of {list(W2_METHODS)}; got {w2_method!r}")
-    available = _law_function() is not None and _law_supports(M)
-    if w2_method == "law" and not available:
-        raise ValueError(f"w2_method='law' needs metrics.wasserstein_to_law supporting "
-                         f"{M.name!r}; use 'exact' or 'auto'")
-    if w2_method == "auto":
-        return "law" if available else "exact"
-    return w2_method
-
-
-def measure_w2(x, M, c: float, method: str, p: dict, rng) -> list[tuple[str, float]]:
-    """W2 rows of generated points ``x`` (scaled units) against the law of ``c M``."""
-    xn = np.asarray(x, dtype=np.float64) / c
-    if method == "law":
-        res = _law_function()(xn, M, p=2, method="curve", floor="measured",
-                              floor_repeats=int(p["floor_repeats"]))
-        out = [("w2", c * res.value), ("w2_lower", c * res.lower), ("w2_upper", c * res.upper),
-               ("w2_noise_floor", c * res.floor), ("w2_method_law", 1.0)]
-    else:
-        m = p["n_w2"]
-        ref, ref2 = M.sample(m, rng), M.sample(m, rng)
-        out = [("w2", c * wasserstein(xn[:m], ref)), ("w2_noise_floor", c * wasserstein(ref2, ref)),
-               ("w2_method_law", 0.0)]
-    w2 = out[0][1]
-    return out + [("w2_sq", w2 * w2)]
-
-
-# ------------------------------------------------------------------------------ convergence
-def plateau(losses, tol: float = 0.05) -> tuple[bool, float]:
-    """Has a training-loss history plateaued? (the benchmark's convergence criterion).
-
-    With ``w = max(1, len(losses) // 10)``, ``a`` the mean of the ``w`` losses ending at half
-    the history and ``b`` the mean of the last ``w``, the relative drop is
-    ``(a - b) / max(|b|, |a|, tiny)`` and its standard error ``se = sqrt(var_a/w + var_b/w)``
-    (relative likewise). Plateaued when the drop is ``<= tol`` or ``<= 2 se`` (not resolved).
-    Histories of fewer than 20 finite losses are not plateaued (``rel_drop`` NaN).
-
-    Returns
-    -------
-    plateaued : bool
-    rel_drop : float
-        The relative drop (negative when the loss rose).
-    """
-    v = np.asarray(losses, dtype=np.float64).ravel()
-    v = v[np.isfinite(v)]
-    if v.size < 20:  # fewer than 2 losses per window: no standard error, no verdict
-        return False, float("nan")
-    w = max(1, v.size // 10)
-    half = v.size // 2
-    a, b = v[max(0, half - w):half], v[-w:]
-    scale = max(abs(a.mean()), abs(b.mean()), 1e-12)
-    drop = (a.mean() - b.mean()) / scale
-    se = math.sqrt((a.var(ddof=1) if a.size > 1 else 0.0) / a.size
-                   + (b.var(ddof=1) if b.size > 1 else 0.0) / b.size) / scale
-    return bool(drop <= tol or drop <= 2 * se), float(drop)
-
-
-def _convergence(histories, tol) -> list[tuple[str, float]]:
-    flags = [plateau(h, tol) for h in histories]
-    drops = [d for _, d in flags if np.isfinite(d)]
-    under = not all(ok for ok, _ in flags)
-    return [("under_trained", float(under)),
-            ("loss_rel_drop", float(max(drops)) if drops else 1.0)]
-
-
-def time_sampler(fn, min_seconds: float = 0.5, max_repeats: int = 7):
-    """Call ``fn()`` until ``min_seconds`` have elapsed in total or ``max_repeats`` calls.
-
-    Returns ``(output of the last call, minimum wall time of one call, number of calls)``:
-    the minimum over repeats is the least noisy estimate on a shared machine (``timeit``
-    practice); ``fn`` must be deterministic (fixed seeds), so every call returns the same.
-    """
-    times, out = [], None
-    while True:
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        if sum(times) >= min_seconds or len(times) >= max_repeats:
-            return out, min(times), len(times)
-
-
-# ------------------------------------------------------------------------------ trainers
-def _magt(data, valid, p, d):
-    from ..models.magt import MAGTConfig, select_t
-
-    cfg = MAGTConfig(latent_dim=d, width=p["width"], depth=p["depth"], n_anchors=p["K"],
-                     batch_size=p["batch_size"], steps=p["magt_steps"], lr=p["lr"],
-                     chunk_size=min(p["K"], 1024), seed=p["seed"])
-    n_sel = min(p["n_select"], valid.shape[0])
-    model, curve = select_t(data, valid[:n_sel], p["t_grid"], cfg, criterion="w2",
-                            n_eval=n_sel, seed=p["seed"] + 7, progress=False)
-    return model, float(model.config.t)
-
-
-def _score(data, p):
-    """The trained score network of :func:`_score_model` (a ``ScoreNetwork``)."""
-    return _score_model(data, p).net_
-
-
-def _score_model(data, p, **sampler):
-    """The score-network baseline (ReLU backbone) as a protocol estimator, trained on ``data``;
-    ``sampler`` sets its sampler (``sampler``, ``n_steps``)."""
-    from ..models.estimators import DiffusionModel
-
-    return DiffusionModel(width=p["width"], depth=p["depth"], activation="relu",
-                          steps=p["score_steps"], batch_size=p["batch_size"], lr=p["lr"],
-                          seed=p["seed"], **sampler).fit(data)
-
-
-def _one_step(model, hist):
-    """A fitted one-step generator's ``sampler(n, seed) -> (x, nfe)`` and its histories."""
-    return (lambda n, s: (model.sample(n, seed=s), model.nfe)), [], hist
-
-
-def _build_magt(data, valid, p, d, D):
-    model, t_sel = _magt(data, valid, p, d)
-    sampler, _, hist = _one_step(model, [model.history_["loss"].to_numpy()])
-    return sampler, [("t_selected", t_sel)], hist
-
-
-def _build_magt_ddim(data, valid, p, d, D):
-    from ..models import diffusion as df
-
-    model, t_sel = _magt(data, valid, p, d)
-    net = _score(data, p)
-    a, sg = np.sqrt(1 - p["refine_t"]), np.sqrt(p["refine_t"])
-    grid = df.time_grid(p["refine_steps"], t_max=p["refine_t"], t_min=1e-4)
-
-    def refine(n, s):
-        x0 = model.sample(n, seed=s)
-        y = a * x0 + sg * np.random.default_rng(s + 1).standard_normal(x0.shape)
-        out = df.ddim_sample(net, y, grid, denoise_final=True)
-        return out.samples, 1 + out.nfe
-
-    return refine, [("t_selected", t_sel)], [model.history_["loss"].to_numpy(),
-                                             net.train_losses_]
-
-
-def _diffusion_builder(kind, steps):
-    def build(data, valid, p, d, D):
-        model = _score_model(data, p, sampler=kind, n_steps=steps)
-
-        def diffuse(n, s):
-            out = model.sample_output(n, seed=s)
-            return out.samples, out.nfe
-
-        return diffuse, [], [model.net_.train_losses_]
-
-    return build
-
-
-def _build_fm20(data, valid, p, d, D):
-    from ..models.estimators import FlowMatching
-
-    model = FlowMatching(width=p["width"], depth=p["depth"], activation="relu",
-                         steps=p["fm_steps"], batch_size=p["batch_size"], lr=p["lr"],
-                         seed=p["seed"], n_steps=10, method="midpoint").fit(data)
-
-    def flow(n, s):
-        out = model.sample_output(n, seed=s)
-        return out.samples, out.nfe
-
-    return flow, [], [model.net_.train_losses_]
-
-
-def _build_wgan_gp(data, valid, p, d, D):
-    from ..models.wgan import WGANGP, WGANGPConfig
-
-    model = WGANGP(WGANGPConfig(latent_dim=d, width=p["width"], depth=p["depth"],
-                                steps=p["wgan_steps"], batch_size=p["batch_size"],
-                                seed=p["seed"])).fit(data)
-    return _one_step(model, [model.history_["w_estimate"]])
-
-
-def _build_chargen(data, valid, p, d, D):
-    from ..models.chargen import CharGen, CharGenConfig
-
-    model = CharGen(CharGenConfig(
-        T=p["chargen_T"], n_steps=p["chargen_K"], width=p["width"], depth=p["depth"],
-        velocity_steps=p["chargen_steps"], fit_steps=p["chargen_steps"],
-        batch_size=p["batch_size"], lr=p["lr"], semigroup=p["chargen_semigroup"],
-        seed=p["seed"])).fit(data)
-    return _one_step(model, [model.velocity_losses_, model.fit_losses_])
-
-
-def _build_w1w2(data, valid, p, d, D):
-    from ..models.proximal_flow import ProximalFlow, ProximalFlowConfig
-
-    model = ProximalFlow(ProximalFlowConfig(
-        variant="w1w2", lam=p["w1w2_lam"], L=p["w1w2_L"], n_steps=p["w1w2_K"],
-        width=p["width"], depth=p["depth"], steps=p["w1w2_steps"],
-        batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"])).fit(data)
-    return ((lambda n, s: (model.sample(n, seed=s), p["w1w2_K"])), [],
-            [model.history_["dv"].to_numpy()])
-
-
-#: method -> builder ``(data, valid, p, d, D) -> (sampler(n, seed) -> (x, nfe), extra rows,
-#: loss histories)``; the keys are :data:`METHODS`
-BUILDERS = {
-    "magt": _build_magt,
-    "magt_ddim": _build_magt_ddim,
-    "ddim1000": _diffusion_builder("ddim", 999),
-    "dpmpp20": _diffusion_builder("dpm_solver_pp2", 19),
-    "dpmpp40": _diffusion_builder("dpm_solver_pp2", 39),
-    "fm20": _build_fm20,
-    "wgan_gp": _build_wgan_gp,
-    "chargen": _build_chargen,
-    "w1w2": _build_w1w2,
-}
-
-
-def _build(method, data, valid, p, d, D):
-    """Train ``method``; return ``(sampler(n, seed) -> (x, nfe), extra_rows, loss histories)``."""
-    if method not in BUILDERS:
-        raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")
-    return BUILDERS[method](data, valid, p, d, D)
-
-
-def _apply_control(sampler, p, diam):
-    """Wrap MAGT's sampler with the negative control ``p["control"]`` (module docstring)."""
-    if p["method"] != "magt" or p["control"] == "none":
-        return sampler
-    if p["control"] == "noisy_magt":
-        def noisy(n, s):
-            x, nfe = sampler(n, s)
-            return x + 0.5 * diam * np.random.default_rng([s, 99]).standard_normal(x.shape), nfe
-
-        return noisy
-
-    def slow(n, s):  # slow_magt: 1000 forward passes, the cost of a 1000-NFE sampler
-        for _ in range(999):
-            sampler(n, s)
-        x, _ = sampler(n, s)
-        return x, 1000
-
-    return slow
 
 
 def run(params: dict):

@@ -28,9 +28,9 @@ import numpy as np
 
 from .. import manifolds
 from ..metrics import off_manifold_rate, wasserstein
+from ._bench_methods import _score, time_sampler
 from ._common import rows
 from ._spec import Experiment, param
-from .benchmark import _score, time_sampler
 
 NAME = "equal_time"
 CONTROLS = ("none", "magt_noise")

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..metrics import off_manifold_rate
+from ._bench_data import dataset_setup, jittered_sample, measure_w2
+from ._bench_methods import _convergence, _score, ddim_refine
 from ._common import rows
 from ._spec import Experiment, param
-from .benchmark import _convergence, dataset_setup, jittered_sample, measure_w2
 
 NAME = "sensitivity"
 
@@ -128,7 +129,6 @@ def run(params: dict):
     """Train MAGT at one sensitivity point and measure it (see the module docstring)."""
     import torch
 
-    from ..models import diffusion as df
     from ..models.magt import MAGT, MAGTConfig
 
     p = SPEC.resolve(params)
@@ -151,20 +151,11 @@ def run(params: dict):
     samples = {"magt": model.sample(p["n_gen"], seed=p["seed"] + 1)}
     if p["refine"]:
         t0 = time.perf_counter()
-        with torch.random.fork_rng():
-            torch.manual_seed(p["seed"])
-            net = df.ScoreNetwork(D, width=p["width"], depth=p["depth"],
-                                  sigma_data=max(float(np.sqrt(np.mean(data**2))), 1e-3),
-                                  activation="relu")
-        net = df.train_score_network(data, steps=p["score_steps"] or p["steps"],
-                                     batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
-                                     net=net)
-        a, sg = np.sqrt(1 - p["refine_t"]), np.sqrt(p["refine_t"])
-        y = a * samples["magt"] + sg * np.random.default_rng([p["seed"], 2]).standard_normal(
-            samples["magt"].shape)
+        # the benchmark's ReLU score network (magt_ddim), ``score_steps`` defaulting to ``steps``
+        net = _score(data, dict(p, score_steps=p["score_steps"] or p["steps"]))
         with torch.no_grad():
-            out = df.ddim_sample(net, y, df.time_grid(p["refine_steps"], t_max=p["refine_t"],
-                                                      t_min=1e-4), denoise_final=True)
+            out = ddim_refine(net, samples["magt"], p["refine_t"], p["refine_steps"],
+                              np.random.default_rng([p["seed"], 2]))
         samples["magt_ddim"] = np.asarray(out.samples, dtype=np.float64)
         secs["magt_ddim"] = secs["magt"] + time.perf_counter() - t0
         hist["magt_ddim"] = hist["magt"] + [net.train_losses_]
