@@ -95,8 +95,8 @@ def test_benchmark_is_deterministic_and_validates():
     (dict(geometry=[1]), "benchmark: geometry must be per-dataset constants"),
     (dict(geometry={"rings2d": 3}), "benchmark: geometry must be per-dataset constants"),
     # JSON Schema counts 200.0 as an integer; the int-annotated fields do not
-    (dict(n=200.0), "benchmark: n must be an integer, not float; got 200.0"),
-    (dict(steps=5.0), "benchmark: steps must be an integer, not float; got 5.0"),
+    (dict(n=200.0), "benchmark: n must be an integer >= 2; got 200.0"),
+    (dict(steps=5.0), "benchmark: steps must be null or an integer >= 1; got 5.0"),
     (dict(n_scatter=101), "n_scatter must be in [0, n_gen = 100]; got 101"),
 ])
 def test_benchmark_rejects_bad_parameters_before_any_work(bad, message, monkeypatch):

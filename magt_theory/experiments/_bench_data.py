@@ -55,6 +55,16 @@ def make_dataset(name: str, geometry: dict | None = None):
         kw.update(over)
     return manifolds.make(name, seed=0, **kw)
 
+#: schema fragments of the parameters the benchmark and the sensitivity sweep share
+GEOMETRY_SCHEMA = {"type": ["object", "null"], "additionalProperties": {"type": "object"},
+                   "description": "per-dataset constants: {dataset: {constant: value}} "
+                                  "(magt_theory.experiments.benchmark.DATASET_CONSTANTS)"}
+SCALE_SCHEMA = {"oneOf": [{"enum": ["native", "unit_diameter"]},
+                          {"type": "number", "exclusiveMinimum": 0}],
+                "description": "'native', 'unit_diameter' or a positive factor"}
+W2_METHOD_SCHEMA = {"enum": list(W2_METHODS),
+                    "description": "W2 estimator: one-sample against the law, exact OT, or auto"}
+
 
 def _diameter_grid(M) -> np.ndarray:
     k = M.generator_latent_dim

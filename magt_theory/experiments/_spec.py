@@ -216,13 +216,22 @@ def _plain(value):
 _VALIDATORS: dict = {}
 
 
-def _check_values(exp: Experiment, values: Mapping) -> None:
+def _strict_validator():
+    """Draft 2020-12 where ``integer`` means a Python/numpy integer: JSON Schema counts ``200.0``
+    as an integer, the experiments (``range``, array sizes) do not."""
     import jsonschema
 
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
+    return jsonschema.validators.extend(base, type_checker=checker)
+
+
+def _check_values(exp: Experiment, values: Mapping) -> None:
     key = exp.name
     if key not in _VALIDATORS:
         doc = {"$defs": _shared_types(), **exp.schema_defs()[f"{exp.name}_params"]}
-        _VALIDATORS[key] = jsonschema.Draft202012Validator(doc)
+        _VALIDATORS[key] = _strict_validator()(doc)
     err = next(iter(sorted(_VALIDATORS[key].iter_errors(_plain(dict(values))),
                            key=lambda e: list(e.absolute_path))), None)
     if err is not None:

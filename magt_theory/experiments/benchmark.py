@@ -115,7 +115,6 @@ the ``sensitivity`` and ``equal_time`` experiments, and re-exported here).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -125,6 +124,9 @@ from ..metrics import off_manifold_rate
 from ._bench_data import (
     DATASET_CONSTANTS,
     DATASETS,
+    GEOMETRY_SCHEMA,
+    SCALE_SCHEMA,
+    W2_METHOD_SCHEMA,
     W2_METHODS,
     dataset_diameter,
     dataset_setup,
@@ -167,16 +169,13 @@ class Params:
     manifold: str = param('rings2d', 'manifold')
     method: str = param('magt', {"enum": list(METHODS)})
     seed: int = param(0, 'seed')
-    geometry: dict | None = param(
-        None, {"type": ["object", "null"], "additionalProperties": {"type": "object"}, "description": "per-dataset constants: {dataset: {constant: value}} (magt_theory.experiments.benchmark.DATASET_CONSTANTS)"}, grid=False)
-    scale: str = param(
-        'native', {"oneOf": [{"enum": ["native", "unit_diameter"]}, {"type": "number", "exclusiveMinimum": 0}], "description": "'native', 'unit_diameter' or a positive factor"})
+    geometry: dict | None = param(None, GEOMETRY_SCHEMA, grid=False)
+    scale: str = param("native", SCALE_SCHEMA)
     n: int = param(10000, 'n')
     n_valid: int = param(5000, 'n')
     jitter: float = param(0.02, 'jitter')
     n_gen: int = param(10000, 'n')
-    w2_method: str = param(
-        'auto', {"enum": list(W2_METHODS), "description": "W2 estimator: one-sample against the law, exact OT, or auto"})
+    w2_method: str = param("auto", W2_METHOD_SCHEMA)
     n_w2: int = param(4000, 'n')
     floor_repeats: int = param(4, {"type": "integer", "minimum": 2}, grid=False)
     n_scatter: int = param(1000, {"type": "integer", "minimum": 0})
@@ -221,17 +220,9 @@ DEFAULTS = SPEC.defaults()
 _STEP_KEYS = ("magt_steps", "score_steps", "fm_steps", "wgan_steps", "chargen_steps",
               "w1w2_steps")
 
-#: the fields annotated ``int``: JSON Schema counts ``200.0`` as an integer, the trainers do not
-_INT_FIELDS = tuple(f.name for f in dataclasses.fields(Params) if f.type in ("int", "int | None"))
-
-
 def _validate(p: dict) -> None:
     """The checks the declared schema cannot express (``SPEC.resolve`` has checked each value
     against its field: types, ranges, enums)."""
-    for k in _INT_FIELDS:
-        if p[k] is not None and not isinstance(p[k], (int, np.integer)):
-            raise ValueError(f"{NAME}: {k} must be an integer, not {type(p[k]).__name__}; "
-                             f"got {p[k]!r}")
     if p["n_w2"] > p["n_gen"]:
         raise ValueError(f"n_w2 must be <= n_gen = {p['n_gen']}; got {p['n_w2']}")
     if p["n_scatter"] > p["n_gen"]:

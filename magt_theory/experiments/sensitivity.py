@@ -32,7 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..metrics import off_manifold_rate
-from ._bench_data import dataset_setup, jittered_sample, measure_w2
+from ._bench_data import (
+    GEOMETRY_SCHEMA,
+    SCALE_SCHEMA,
+    W2_METHOD_SCHEMA,
+    dataset_setup,
+    jittered_sample,
+    measure_w2,
+)
 from ._bench_methods import _convergence, _score, ddim_refine
 from ._common import rows
 from ._spec import Experiment, param
@@ -48,25 +55,22 @@ class Params:
 
     manifold: str = param('rings2d', 'manifold')
     seed: int = param(0, 'seed')
-    geometry: dict | None = param(
-        None, {"type": ["object", "null"], "additionalProperties": {"type": "object"}, "description": "per-dataset constants: {dataset: {constant: value}} (magt_theory.experiments.benchmark.DATASET_CONSTANTS)"}, grid=False)
-    scale: str = param(
-        'native', {"oneOf": [{"enum": ["native", "unit_diameter"]}, {"type": "number", "exclusiveMinimum": 0}], "description": "'native', 'unit_diameter' or a positive factor"})
-    axis: str = param('n', {"enum": ["n", "K", "t"], "description": "the swept parameter"})
-    level: int = param(
-        0, {"type": "integer", "minimum": 0, "description": "index into <axis>_grid"})
-    n_grid: list[int] = param(
-        [1000, 3162, 10000], {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/n"}}, grid=False)
-    K_grid: list[int] = param(
-        [64, 256, 1024], {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/K"}}, grid=False)
+    geometry: dict | None = param(None, GEOMETRY_SCHEMA, grid=False)
+    scale: str = param("native", SCALE_SCHEMA)
+    axis: str = param("n", {"enum": list(AXES), "description": "the swept parameter"})
+    level: int = param(0, {"type": "integer", "minimum": 0,
+                           "description": "index into <axis>_grid"})
+    n_grid: list[int] = param([1000, 3162, 10000], {"type": "array", "minItems": 1,
+                                                    "items": {"$ref": "#/$defs/n"}}, grid=False)
+    K_grid: list[int] = param([64, 256, 1024], {"type": "array", "minItems": 1,
+                                                "items": {"$ref": "#/$defs/K"}}, grid=False)
     t_grid: list[float] = param([0.1, 0.3, 0.5, 0.7, 0.9], 't_list', grid=False)
     n: int = param(10000, 'n')
     K: int = param(1024, 'K')
     t: float = param(0.3, 'unit_open')
     jitter: float = param(0.02, 'jitter')
     n_gen: int = param(10000, 'n')
-    w2_method: str = param(
-        'auto', {"enum": ["auto", "law", "exact"], "description": "W2 estimator: one-sample against the law, exact OT, or auto"})
+    w2_method: str = param("auto", W2_METHOD_SCHEMA)
     n_w2: int = param(4000, 'n')
     floor_repeats: int = param(4, {"type": "integer", "minimum": 2})
     threshold: float = param(0.1, 'posnum')
@@ -79,10 +83,10 @@ class Params:
     refine: bool = param(True, {"type": "boolean"})
     refine_t: float = param(0.05, 'unit_open')
     refine_steps: int = param(5, 'posint')
-    score_steps: int | None = param(
-        None, {"oneOf": [{"type": "null"}, {"$ref": "#/$defs/posint"}]})
-    control: str = param(
-        'none', {"enum": ["none", "growing_noise"], "description": "negative control of the sensitivity claim rows"})
+    score_steps: int | None = param(None, {"oneOf": [{"type": "null"},
+                                                     {"$ref": "#/$defs/posint"}]})
+    control: str = param("none", {"enum": list(CONTROLS),
+                                  "description": "negative control of the sensitivity claim rows"})
 
 
 SPEC = Experiment(
@@ -96,33 +100,14 @@ DEFAULTS = SPEC.defaults()
 
 
 def _validate(p: dict) -> None:
-    if p["axis"] not in AXES:
-        raise ValueError(f"axis must be one of {list(AXES)}; got {p['axis']!r}")
+    """The checks the declared schema cannot express (``SPEC.resolve`` has checked each value
+    against its field)."""
     grid = p[f"{p['axis']}_grid"]
-    if not isinstance(grid, (list, tuple)) or len(grid) < 1:
-        raise ValueError(f"{p['axis']}_grid must be a non-empty list; got {grid!r}")
-    if not isinstance(p["level"], (int, np.integer)) or not 0 <= p["level"] < len(grid):
+    if not p["level"] < len(grid):
         raise ValueError(f"level must be an integer in [0, {len(grid) - 1}] (an index of "
                          f"{p['axis']}_grid); got {p['level']!r}")
-    for k in ("n_gen", "n_w2", "width", "batch_size", "steps", "refine_steps"):
-        if not isinstance(p[k], (int, np.integer)) or isinstance(p[k], bool) or p[k] < 1:
-            raise ValueError(f"{k} must be an integer >= 1; got {p[k]!r}")
-    for k in ("n", "K"):
-        vals = [p[k]] + list(p[f"{k}_grid"])
-        if any(not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 2
-               for v in vals):
-            raise ValueError(f"{k} and {k}_grid must be integers >= 2; got {vals}")
-    if any(not 0 < float(v) < 1 for v in [p["t"]] + list(p["t_grid"])):
-        raise ValueError(f"t and t_grid must lie in (0, 1); got {[p['t']] + list(p['t_grid'])}")
     if p["n_w2"] > p["n_gen"]:
         raise ValueError(f"n_w2 must be <= n_gen = {p['n_gen']}; got {p['n_w2']}")
-    if not 0 < p["refine_t"] < 1:
-        raise ValueError(f"refine_t must be in (0, 1); got {p['refine_t']!r}")
-    if p["control"] not in CONTROLS:
-        raise ValueError(f"control must be one of {list(CONTROLS)}; got {p['control']!r}")
-    if p["score_steps"] is not None and (not isinstance(p["score_steps"], (int, np.integer))
-                                         or p["score_steps"] < 1):
-        raise ValueError(f"score_steps must be None or an integer >= 1; got {p['score_steps']!r}")
 
 
 def run(params: dict):

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -51,6 +52,9 @@ from .. import manifolds
 from ..metrics import wasserstein
 from ._common import rows
 from ._spec import Experiment, param
+
+if TYPE_CHECKING:  # annotations only: torch is imported when a job runs
+    from ..models.proximal_flow import ProximalFlow
 
 NAME = "w1w2_checks"
 CONTROLS = ("none", "curl")
@@ -92,7 +96,7 @@ DEFAULTS = SPEC.defaults()
 def _add_curl(model: ProximalFlow, omega: float) -> None:
     """Add ``omega J x`` (rotation in the first two coordinates) to ``model.velocity``."""
     import torch
-    from ..models.proximal_flow import ProximalFlow
+
     base = model.velocity
 
     def velocity(x: torch.Tensor, t) -> torch.Tensor:
@@ -118,7 +122,6 @@ def exact_gaussian_velocity(scales, lam: float, T: float):
 
 def _velocity_error(model: ProximalFlow, M, n: int, seed: int) -> float:
     import torch
-    from ..models.proximal_flow import ProximalFlow
 
     cfg = model.config
     vstar = exact_gaussian_velocity(M.scales, cfg.lam, cfg.T)
