@@ -4,7 +4,9 @@
 between the markers :data:`BEGIN` and :data:`END` with :func:`summary_table` of the file (one
 line per claim: experiment, quantity vs swept variable, source, error direction, fitted slopes,
 predicted slopes, verdict counts, tight count, negative control); ``--check`` only says whether
-the README is up to date (exit status 1 when not). The verdicts rule of the workflow writes
+the README is up to date (exit status 1 when not). ``--section benchmark`` does the same for the
+MAGT §5 claims of ``results/benchmark/verdicts.csv`` between :data:`BENCH_BEGIN` and
+:data:`BENCH_END`, as a claim x dataset grid (:func:`benchmark_grid`). The verdicts rule of the workflow writes
 :func:`write_provenance` next to ``verdicts.csv``: the git commit and config the table came
 from.
 """
@@ -23,11 +25,16 @@ import pandas as pd
 
 from ._io import atomic_write_text
 
-__all__ = ["BEGIN", "END", "PROVENANCE_NAME", "summary_table", "render_readme", "update_readme",
+__all__ = ["BEGIN", "END", "BENCH_BEGIN", "BENCH_END", "PROVENANCE_NAME", "SECTIONS",
+           "summary_table", "benchmark_grid", "render_readme", "update_readme",
            "write_provenance", "provenance_path"]
 
 BEGIN = "<!-- verdicts:begin -->"
 END = "<!-- verdicts:end -->"
+BENCH_BEGIN = "<!-- benchmark-verdicts:begin -->"
+BENCH_END = "<!-- benchmark-verdicts:end -->"
+#: README sections a verdict file can fill: name -> (markers, table builder) (set below)
+SECTIONS: dict = {}
 PROVENANCE_NAME = "verdicts.provenance.json"
 
 _ORDER = ("consistent", "inconsistent", "inconclusive", "exact", "diagnostic")
@@ -91,26 +98,69 @@ def summary_table(verdicts: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_readme(readme: str, table: str) -> str:
-    """``readme`` with the text between :data:`BEGIN` and :data:`END` replaced by ``table``."""
-    if readme.count(BEGIN) != 1 or readme.count(END) != 1:
-        raise ValueError(f"README must contain exactly one {BEGIN!r} and one {END!r} marker")
-    head, rest = readme.split(BEGIN)
-    _, tail = rest.split(END)
-    return f"{head}{BEGIN}\n{table}{END}{tail}"
+_BENCH_EXPERIMENTS = ("benchmark", "sensitivity")
 
 
-def update_readme(verdicts_csv, readme="README.md", check: bool = False) -> bool:
-    """Regenerate (or, with ``check``, compare) the README's verdict table.
+def benchmark_grid(verdicts: pd.DataFrame) -> str:
+    """The MAGT §5 claims as a markdown grid: one line per claim, one column per dataset.
+
+    A claim is a (experiment, quantity, swept) triple of the ``benchmark`` and ``sensitivity``
+    rows; its label is the claim text of ``source`` (after the paper reference). Cells are the
+    verdicts; the last columns count the datasets where the claim held (``consistent``) and
+    name the negative control.
+    """
+    b = verdicts[verdicts["experiment"].isin(_BENCH_EXPERIMENTS)]
+    if b.empty:
+        raise ValueError("verdicts has no benchmark or sensitivity rows")
+    from .experiments._bench_data import DATASETS  # the paper's order first
+
+    seen = list(dict.fromkeys(b["manifold"]))
+    datasets = [m for m in DATASETS if m in seen] + [m for m in seen if m not in DATASETS]
+    head = ["claim (MAGT §5)", *datasets, "held", "control"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, g in b.groupby(["experiment", "quantity", "swept"], sort=False):
+        label = str(g["source"].iloc[0]).split(": ", 1)[-1]
+        cells = {m: v for m, v in zip(g["manifold"], g["verdict"])}
+        held = sum(v == "consistent" for v in cells.values())
+        row = [_cell(label), *(cells.get(m, "-") for m in datasets),
+               f"{held}/{len(cells)}", _cell(g["control"].iloc[0])]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS.update({"verdicts": ((BEGIN, END), summary_table),
+                 "benchmark": ((BENCH_BEGIN, BENCH_END), benchmark_grid)})
+
+
+def render_readme(readme: str, table: str, markers=(BEGIN, END)) -> str:
+    """``readme`` with the text between the ``markers`` (default :data:`BEGIN`, :data:`END`)
+    replaced by ``table``."""
+    begin, end = markers
+    if readme.count(begin) != 1 or readme.count(end) != 1:
+        raise ValueError(f"README must contain exactly one {begin!r} and one {end!r} marker")
+    head, rest = readme.split(begin)
+    _, tail = rest.split(end)
+    return f"{head}{begin}\n{table}{end}{tail}"
+
+
+def update_readme(verdicts_csv, readme="README.md", check: bool = False,
+                  section: str = "verdicts") -> bool:
+    """Regenerate (or, with ``check``, compare) a README table from a verdicts file.
+
+    ``section`` is a key of :data:`SECTIONS`: ``"verdicts"`` (the default run's claim table) or
+    ``"benchmark"`` (the MAGT §5 claim x dataset grid).
 
     Returns
     -------
     bool
         True when the README already matched the file (with ``check``) or was rewritten.
     """
-    table = summary_table(pd.read_csv(verdicts_csv))
+    if section not in SECTIONS:
+        raise ValueError(f"section must be one of {sorted(SECTIONS)}; got {section!r}")
+    markers, build = SECTIONS[section]
+    table = build(pd.read_csv(verdicts_csv))
     text = Path(readme).read_text()
-    new = render_readme(text, table)
+    new = render_readme(text, table, markers)
     if check:
         return new == text
     if new != text:
@@ -160,9 +210,10 @@ def cmd_readme_table(args: argparse.Namespace) -> int:
 
     ``args`` holds ``verdicts``, ``readme`` and ``check`` (parsed by :mod:`magt_theory.cli`).
     """
-    ok = update_readme(args.verdicts, args.readme, check=args.check)
+    section = getattr(args, "section", "verdicts")
+    ok = update_readme(args.verdicts, args.readme, check=args.check, section=section)
     if args.check and not ok:
-        print(f"{args.readme}: verdict table differs from {args.verdicts}; run "
-              f"`magt-theory readme-table {args.verdicts}`")
+        print(f"{args.readme}: {section} table differs from {args.verdicts}; run "
+              f"`magt-theory readme-table {args.verdicts} --section {section}`")
         return 1
     return 0

@@ -93,3 +93,39 @@ def test_readme_matches_committed_verdicts():
     assert prov.exists(), "the committed verdicts need their provenance file"
     info = json.loads(prov.read_text())
     assert info["config"] == "default" and info["commit"]
+
+
+BENCH_COMMITTED = ROOT / "results" / "benchmark" / "verdicts.csv"
+
+
+def test_benchmark_grid_counts_and_orders_datasets():
+    rows = []
+    for m, v in [("torus3d", "consistent"), ("rings2d", "inconsistent"), ("custom", "consistent")]:
+        rows.append(dict(experiment="benchmark", manifold=m, quantity="w2", swept="method",
+                         source="MAGT §5 (synthetic benchmark): MAGT has the lowest W2",
+                         claim="ranking", verdict=v, control="noisy_magt"))
+    rows.append(dict(rows[0], experiment="sensitivity", swept="K", verdict="inconclusive",
+                     source="MAGT §5 (synthetic benchmark): W2 decreases in K",
+                     control="growing_noise"))
+    rows.append(dict(rows[0], experiment="sample_size", verdict="consistent"))  # not a §5 row
+    md = report.benchmark_grid(pd.DataFrame(rows)).splitlines()
+    assert md[0] == "| claim (MAGT §5) | rings2d | torus3d | custom | held | control |"
+    assert md[2] == ("| MAGT has the lowest W2 | inconsistent | consistent | consistent | 2/3 "
+                     "| noisy_magt |")
+    assert md[3] == "| W2 decreases in K | - | inconclusive | - | 0/1 | growing_noise |"
+    with pytest.raises(ValueError, match="no benchmark or sensitivity rows"):
+        report.benchmark_grid(pd.DataFrame(rows[-1:]))
+
+
+def test_readme_matches_committed_benchmark_verdicts():
+    if not BENCH_COMMITTED.exists():
+        pytest.skip("results/benchmark/verdicts.csv not committed")
+    assert report.update_readme(BENCH_COMMITTED, ROOT / "README.md", check=True,
+                                section="benchmark"), (
+        "README's benchmark grid is stale: run `magt-theory readme-table "
+        "results/benchmark/verdicts.csv --section benchmark`")
+
+
+def test_update_readme_rejects_unknown_section(tmp_path):
+    with pytest.raises(ValueError, match="section must be one of"):
+        report.update_readme(BENCH_COMMITTED, tmp_path / "R.md", section="nope")

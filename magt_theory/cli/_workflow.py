@@ -102,6 +102,9 @@ def _readme_table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--readme", default="README.md", help="README to update (default README.md)")
     p.add_argument("--check", action="store_true",
                    help="do not write; exit 1 when the README's table differs from the file")
+    p.add_argument("--section", default="verdicts", choices=("verdicts", "benchmark"),
+                   help="README table to fill: the default run's claims (verdicts) or the "
+                        "MAGT §5 claim x dataset grid (benchmark)")
 
 
 def cmd_readme_table(args: argparse.Namespace) -> int:
