@@ -321,7 +321,7 @@ def _save(fig, stem) -> dict:
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for ext, kw in ((".pdf", {}), (".png", {"dpi": 150})):
+    for ext, kw in ((".pdf", {"metadata": {"CreationDate": None}}), (".png", {"dpi": 150})):
         target = stem.with_suffix(ext)
         atomic_savefig(fig, target, bbox_inches="tight", **kw)
         paths[ext[1:]] = target

@@ -3,7 +3,9 @@
 Each figure function takes the aggregated tidy frame of one experiment and returns a matplotlib
 ``Figure``; :data:`FIGURES` maps a figure name to ``(experiment, function)``, and
 :func:`render` writes ``<out>.pdf`` and ``<out>.png`` atomically. Plotting code reads only the
-tidy results; it never recomputes science.
+tidy results; it never recomputes science. Figures are reproducible files: seaborn's bootstrapped
+95% bands are seeded (``seed=0``) and PDFs carry no creation date, so rerunning a workflow on the
+same results rewrites the same bytes.
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ def _facet(df, x, hue, col, title, xlabel, ylabel, predicted_fn=None, floor=None
     """
     _theme()
     g = sns.relplot(data=df, x=x, y="value", hue=hue, col=col, kind="line", marker="o",
-                    errorbar=("ci", 95), facet_kws={"sharey": False}, height=2.8, aspect=1.1,
-                    palette="viridis" if hue else None)
+                    errorbar=("ci", 95), seed=0, facet_kws={"sharey": False}, height=2.8,
+                    aspect=1.1, palette="viridis" if hue else None)
     for key, ax in g.axes_dict.items():
         facet = df[df[col] == key] if col else df
         if logx:
@@ -228,7 +230,8 @@ def fig_smoothing_level(df):
     _theme()
     sub = df[df["quantity"].isin(["w2", "off_manifold_rate"])]
     g = sns.relplot(data=sub, x="t", y="value", col="quantity", row="manifold", kind="line",
-                    marker="o", errorbar=("ci", 95), facet_kws={"sharey": False}, height=2.6)
+                    marker="o", errorbar=("ci", 95), seed=0, facet_kws={"sharey": False},
+                    height=2.6)
     g.set_titles("{row_name}: {col_name}")
     for ax in g.axes.flat:
         ax.set_xscale("log")
@@ -259,8 +262,8 @@ def fig_alignment_gap(df):
     _theme()
     sub = _select(df, "spectral_gap")
     g = sns.relplot(data=sub, x="log_sigma_ratio", y="value", col="manifold", kind="line",
-                    marker="o", errorbar=("ci", 95), facet_kws={"sharey": False}, height=2.8,
-                    aspect=1.1)
+                    marker="o", errorbar=("ci", 95), seed=0, facet_kws={"sharey": False},
+                    height=2.8, aspect=1.1)
     for key, ax in g.axes_dict.items():
         f = sub[sub["manifold"] == key]
         x, y = f["log_sigma_ratio"].to_numpy(), f["value"].to_numpy()
@@ -318,7 +321,7 @@ def fig_alignment_spectra(df):
     sub["quantity"] = sub["quantity"].map({"lyapunov_svd": "flow-map SVD",
                                            "lyapunov_qr": "Benettin QR"})
     g = sns.relplot(data=sub, x="index", y="value", hue="sigma_min", row="quantity",
-                    col="manifold", kind="line", marker="o", errorbar=("ci", 95),
+                    col="manifold", kind="line", marker="o", errorbar=("ci", 95), seed=0,
                     hue_order=_sigma_labels(df["sigma_min"]), palette="viridis",
                     facet_kws={"sharex": False}, height=2.4, aspect=1.1)
     for (_, manifold), ax in g.axes_dict.items():
@@ -348,7 +351,7 @@ def fig_robustness(df):
     sub["eps"] = sub["eps"].map(lambda v: f"{v:g}")
     g = sns.relplot(data=sub, x="sigma_min", y="value", hue="site", style="eps",
                     row="quantity", col="manifold", kind="line", marker="o",
-                    errorbar=("ci", 95), row_order=qs, hue_order=["score", "denoiser"],
+                    errorbar=("ci", 95), seed=0, row_order=qs, hue_order=["score", "denoiser"],
                     facet_kws={"sharey": False}, height=2.6, aspect=1.15)
     for (q, manifold), ax in g.axes_dict.items():
         ax.set_xscale("log")
@@ -382,7 +385,7 @@ def fig_magt_alignment(df):
     sub = df[df["quantity"].isin(qs)].copy()
     sub["k - d"] = (sub["latent_dim"] - sub["d"]).astype(int).astype(str)
     g = sns.relplot(data=sub, x="sigma", y="value", hue="manifold", style="k - d", col="quantity",
-                    col_order=qs, kind="line", marker="o", errorbar=("ci", 95),
+                    col_order=qs, kind="line", marker="o", errorbar=("ci", 95), seed=0,
                     facet_kws={"sharey": False}, height=2.6, aspect=1.1)
     ticks = sorted(sub["sigma"].unique())
     for q, ax in g.axes_dict.items():
@@ -407,7 +410,7 @@ def fig_chargen_euler(df):
         raise ValueError("quantities euler_error / w2 are absent from the results")
     sub["T"] = sub["T"].map(lambda v: f"{v:g}")
     g = sns.relplot(data=sub, x="K", y="value", hue="quantity", col="T", row="manifold",
-                    kind="line", marker="o", errorbar=("ci", 95), height=2.6, aspect=1.1,
+                    kind="line", marker="o", errorbar=("ci", 95), seed=0, height=2.6, aspect=1.1,
                     facet_kws={"sharey": False})
     for (m, tl), ax in g.axes_dict.items():
         ax.set_xscale("log")
@@ -437,7 +440,7 @@ def fig_chargen_n(df):
     if sub.empty:
         raise ValueError("the chargen_n quantities are absent from the results")
     g = sns.relplot(data=sub, x="n", y="value", hue="quantity", col="manifold", kind="line",
-                    marker="o", errorbar=("ci", 95), height=2.8, aspect=1.2,
+                    marker="o", errorbar=("ci", 95), seed=0, height=2.8, aspect=1.2,
                     facet_kws={"sharey": False})
     floor = df[df["quantity"] == "w2_noise_floor"]
     for m, ax in g.axes_dict.items():
@@ -472,7 +475,7 @@ def render(name: str, df: pd.DataFrame, out_stem: str | os.PathLike) -> list[Pat
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
-    for ext, kw in ((".pdf", {}), (".png", {"dpi": 130})):
+    for ext, kw in ((".pdf", {"metadata": {"CreationDate": None}}), (".png", {"dpi": 130})):
         target = out_stem.with_suffix(ext)
         atomic_savefig(fig, target, bbox_inches="tight", **kw)  # normal permissions (umask)
         paths.append(target)

@@ -108,3 +108,20 @@ def test_schema_subcommand_writes_and_checks(tmp_path, capsys):
     out.write_text(json.dumps(doc))
     assert cli.main(["schema", "--out", str(out), "--check"]) == 1
     assert "stale" in capsys.readouterr().err
+
+
+def test_figures_are_deterministic(tmp_path):
+    # seaborn bootstraps its confidence bands; plotting seeds them (and writes no PDF creation
+    # date), so a rerun of the workflow redraws the same files (unseeded, the bands move)
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = [dict(experiment="anchor_error", manifold="circle", d=1, D=2, seed=s, t=t,
+                 proposal="mc", K=k, quantity="anchor_mse", value=float(v))
+            for s in range(5) for t in (0.01, 0.1) for k in (64, 256, 1024)
+            for v in [np.exp(rng.normal(-np.log(k), 0.5))]]
+    df = pd.DataFrame(rows)
+    a = [p.read_bytes() for p in plotting.render("anchor_mse_vs_K", df, tmp_path / "a")]
+    b = [p.read_bytes() for p in plotting.render("anchor_mse_vs_K", df, tmp_path / "b")]
+    assert a[0] == b[0] and a[1] == b[1]  # pdf (no creation date) and png
