@@ -268,7 +268,7 @@ def memorisation_rows(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> li
     from .. import bounds
 
     out = []
-    b2, be = bounds.get("magt_corollary2"), bounds.get("empirical_w")
+    be = bounds.get("empirical_w")
     keys = ["manifold", "d", "D"]
     for (manifold, d, D), g in df.groupby(keys):
         out += [dict(r, note=f"d={d}; " + r["note"]) for r in rate_rows(g, "memorisation",
