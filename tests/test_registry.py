@@ -125,3 +125,13 @@ def test_figures_are_deterministic(tmp_path):
     a = [p.read_bytes() for p in plotting.render("anchor_mse_vs_K", df, tmp_path / "a")]
     b = [p.read_bytes() for p in plotting.render("anchor_mse_vs_K", df, tmp_path / "b")]
     assert a[0] == b[0] and a[1] == b[1]  # pdf (no creation date) and png
+
+
+def test_shared_enum_types_match_the_code_they_name():
+    # the declarations stay torch-free, so these enums are spelled out in _spec.TYPES; they
+    # must list exactly what the (torch-side) code accepts
+    from magt_theory.dynamics import SITES
+    from magt_theory.models.proximal_flow import VARIANTS
+
+    assert set(_spec.TYPES["pf_variant"]["enum"]) == set(VARIANTS)
+    assert set(_spec.TYPES["sites"]["items"]["enum"]) == set(SITES)

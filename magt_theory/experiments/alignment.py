@@ -169,8 +169,6 @@ def run(params: dict):
     n_steps = check_int(p["n_steps"], "n_steps", low=1)
     m = check_int(p["m"], "m", low=0)
     seed = check_int(p["seed"], "seed", low=0)
-    if p["control"] not in CONTROLS:
-        raise ValueError(f"control must be one of {CONTROLS}; got {p['control']!r}")
     M = make_manifold(p["manifold"], p["D"])
     sampler_M = ScoreScaled(M, _SCORE_FACTOR) if p["control"] == "score_scale" else M
     d, D = M.dim, M.ambient_dim
@@ -221,6 +219,7 @@ def oracle_alignment(manifold, *, n: int, n_steps: int, t_max: float, t_min: flo
     """
     from ..dynamics import alignment_metrics, flow_map_svd, oracle_tangent_dynamics
     from ..models.diffusion import prior_noise, time_grid
+
     sampler_manifold = manifold if sampler_manifold is None else sampler_manifold
     d = manifold.dim
     g = time_grid(n_steps, t_max, t_min)

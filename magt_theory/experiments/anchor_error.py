@@ -85,9 +85,8 @@ def run(params: dict):
     """
     import torch
     from ..models.proposals import make_proposal
+
     p = SPEC.resolve(params)
-    if p["control"] not in CONTROLS:
-        raise ValueError(f"control must be one of {CONTROLS}; got {p['control']!r}")
     ctrl = p["control"]
     M = manifolds.make(p["manifold"], ambient_dim=p["D"], seed=0)
     if not M.has_generator:

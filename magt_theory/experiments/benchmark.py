@@ -232,6 +232,7 @@ def _validate(p: dict) -> None:
 def run(params: dict):
     """Train one method on one dataset and measure it (see the module docstring)."""
     import torch
+
     p = SPEC.resolve(params)
     _validate(p)
     M, c, diam, w2_method = dataset_setup(p)

@@ -84,12 +84,8 @@ def run(params: dict):
 
     p = SPEC.resolve(params)
     nfes = [int(v) for v in p["nfe"]]
-    if not nfes or min(nfes) < 2:
-        raise ValueError(f"nfe must be a non-empty list of integers >= 2; got {p['nfe']!r}")
     if p["n_w2"] > p["n_gen"]:
         raise ValueError(f"n_w2 must be <= n_gen = {p['n_gen']}; got {p['n_w2']}")
-    if p["control"] not in CONTROLS:
-        raise ValueError(f"control must be one of {CONTROLS}; got {p['control']!r}")
     M = manifolds.make(p["manifold"], seed=0)
     D = M.ambient_dim
     rng = np.random.default_rng([p["seed"], 5])

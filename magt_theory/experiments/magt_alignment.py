@@ -82,6 +82,7 @@ def run(params: dict):
     """
     from ..dynamics import one_step_alignment, parameter_displacement
     from ..models.magt import MAGT, MAGTConfig
+
     p = SPEC.resolve(params)
     extra = check_int(p["latent_extra"], "latent_extra", low=0)
     n_eval = check_int(p["n_eval"], "n_eval", low=2)

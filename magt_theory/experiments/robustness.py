@@ -111,19 +111,9 @@ def run(params: dict):
         denoise_final, lengthscale, eps, site, quantity, value`` (``sigma_min`` is the
         parameter itself; ``eps = 0``, ``site = "none"`` on the unperturbed rows).
     """
-    from ..dynamics import SITES
-    p = SPEC.resolve(params)
-    if p["control"] not in CONTROLS:
-        raise ValueError(f"control must be one of {CONTROLS}; got {p['control']!r}")
+    p = SPEC.resolve(params)  # types, ranges and enums (sites, sampler, control) checked
     s_min = check_sigma_min(p["sigma_min"], p["t_max"])
-    sites = [p["sites"]] if isinstance(p["sites"], str) else list(p["sites"])
-    if not sites or any(s not in SITES for s in sites) or len(set(sites)) != len(sites):
-        raise ValueError(f"sites must be a non-empty list of distinct values from {SITES}; "
-                         f"got {p['sites']!r}")
-    if p["sampler"] not in ("ddim", "ddpm"):
-        raise ValueError(f"sampler must be 'ddim' or 'ddpm'; got {p['sampler']!r}")
-    if not isinstance(p["denoise_final"], bool):
-        raise TypeError(f"denoise_final must be true or false; got {p['denoise_final']!r}")
+    sites = list(p["sites"])
     n_steps = check_int(p["n_steps"], "n_steps", low=1)
     lengthscale = check_positive(p["lengthscale"], "lengthscale")
     threshold = check_positive(p["threshold"], "threshold")
