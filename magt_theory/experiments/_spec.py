@@ -191,7 +191,7 @@ class Experiment:
                              f"accepted: {sorted(known)}")
         out = self.defaults()
         out.update(params)
-        _check_values(self, {k: params[k] for k in params})
+        _check_values(self, params)
         return out
 
     def slope_claims(self) -> list[dict]:
